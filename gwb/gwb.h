@@ -446,6 +446,13 @@ size_t gwb_tpl_expand(const char *s, size_t n, const char *subject,
                       const gwb_match *m, gwb_tpl_lookup lookup, void *ctx,
                       char *out, size_t cap);
 
+/* Request path normalisation shared by gwd and gwc test/explain: percent-
+ * decoding (%2F stays decoded: the matcher sees one canonical path), "//"
+ * collapsed, "." and ".." segments resolved per RFC 3986 5.2.4. Returns 0,
+ * or -1 for a path that must be refused with 400 (no leading '/', bad or
+ * truncated %-escape, %00, ".." above the root, longer than cap). */
+int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *outlen);
+
 /* CRC-32 (IEEE) */
 uint32_t gwb_crc32(uint32_t crc, const void *buf, size_t len);
 

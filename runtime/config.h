@@ -1,0 +1,47 @@
+/*
+ * config.h — gateway.yaml (interfaces.md), parsed with libyaml. Unknown keys
+ * and bad values are errors reported as "FILE:LINE:COL: message".
+ * Relative paths (rules, state_dir, token_file, log paths) are relative to
+ * the directory of the config file.
+ */
+#ifndef GWD_CONFIG_H
+#define GWD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { CFG_LOG_JSON, CFG_LOG_COMBINED };
+
+typedef struct cfg_listen {
+	char *host;                /* "0.0.0.0", "::1", "localhost" */
+	int port;
+} cfg_listen;
+
+typedef struct gwd_config {
+	char *path;                /* the config file itself */
+	cfg_listen *listen; size_t nlisten;  /* default 0.0.0.0:8080 */
+	char *rules;               /* required; absolute after load */
+	int threads;               /* 0 = auto (number of cores) */
+	cfg_listen admin_listen;   /* default 127.0.0.1:9901; port 0 = off */
+	char *admin_token_file;    /* NULL = none (then admin must be loopback) */
+	char *state_dir;           /* NULL = none: admin changes not persisted */
+	char *access_log_path;     /* NULL or "off" = off, "-" = stdout */
+	int access_log_format;     /* CFG_LOG_* (default json) */
+	char *error_log_path;      /* NULL = stderr */
+	int log_level;             /* 0 error, 1 warn, 2 info (default), 3 debug */
+	uint64_t max_header_size;  /* default 16k */
+	uint64_t max_body_size;    /* default 10m */
+	uint32_t client_timeout_ms;/* default 30s */
+	uint32_t max_connections;  /* default 10000 */
+	uint32_t drain_timeout_ms; /* graceful stop; default 10s (gw extension) */
+	char *redis_url;           /* NULL = local only */
+	uint32_t redis_timeout_ms; /* default 5ms */
+} gwd_config;
+
+/* 0 ok; -1 with err = "FILE:LINE:COL: message" */
+int config_load(const char *path, gwd_config *out, char *err, size_t errlen);
+void config_free(gwd_config *c);
+/* 1 if host is a loopback address or "localhost" */
+int config_is_loopback(const char *host);
+
+#endif /* GWD_CONFIG_H */
