@@ -1,0 +1,29 @@
+#!/bin/bash
+# The whole test suite (the README's second command), from a configured and
+# built tree:
+#   1. make check            unit + integration tests (real gwd, real origins)
+#   2. ASan+UBSan build      the same suite built with sanitizers, out of tree
+#   3. fuzzers               each libFuzzer target for GW_FUZZ_SECONDS (60)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+[ -f Makefile ] || { [ -x configure ] || ./autogen.sh; ./configure; }
+jobs=$(nproc)
+
+echo "== make check"
+make -j"$jobs" check || { cat tests/*.log tests/*/*.log 2>/dev/null | tail -200; exit 1; }
+
+if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
+	echo "== ASan+UBSan build + make check"
+	san="$top/build-san"
+	mkdir -p "$san"
+	( cd "$san" && [ -f Makefile ] || "$top/configure" -q --enable-sanitizers CC="${SAN_CC:-gcc}" )
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	make -C "$san" -j"$jobs" check || { cat "$san"/tests/*.log "$san"/tests/*/*.log 2>/dev/null | tail -200; exit 1; }
+fi
+
+if [ "${GW_SKIP_FUZZ:-0}" != 1 ]; then
+	echo "== fuzzers"
+	"$top/tests/fuzz/run.sh" "${GW_FUZZ_SECONDS:-60}"
+fi
+echo "== all tests passed"
