@@ -15,9 +15,13 @@ make -j"$jobs" check || { cat tests/*.log tests/*/*.log 2>/dev/null | tail -200;
 
 if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
 	echo "== ASan+UBSan build + make check"
+	# automake refuses a second, out-of-tree build of a configured source
+	# tree, so the sanitizer build gets its own copy of the sources.
 	san="$top/build-san"
 	mkdir -p "$san"
-	( cd "$san" && [ -f Makefile ] || "$top/configure" -q --enable-sanitizers CC="${SAN_CC:-gcc}" )
+	git ls-files -co --exclude-standard | grep -v '^build-san/' | tar -cf - -T - | tar -xf - -C "$san"
+	( cd "$san" && { [ -x configure ] || ./autogen.sh >/dev/null; } &&
+	  { [ -f Makefile ] || ./configure -q --enable-sanitizers CC="${SAN_CC:-gcc}"; } )
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	make -C "$san" -j"$jobs" check || { cat "$san"/tests/*.log "$san"/tests/*/*.log 2>/dev/null | tail -200; exit 1; }
 fi
