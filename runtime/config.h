@@ -30,7 +30,7 @@ typedef struct gwd_config {
 	char *error_log_path;      /* NULL = stderr */
 	int log_level;             /* 0 error, 1 warn, 2 info (default), 3 debug */
 	uint64_t max_header_size;  /* default 16k */
-	uint64_t max_body_size;    /* default 10m */
+	uint64_t max_body_size;    /* default 10m; 0 = no limit */
 	uint32_t client_timeout_ms;/* default 30s */
 	uint32_t max_connections;  /* default 10000 */
 	uint32_t drain_timeout_ms; /* graceful stop; default 10s (gw extension) */
@@ -43,5 +43,15 @@ int config_load(const char *path, gwd_config *out, char *err, size_t errlen);
 void config_free(gwd_config *c);
 /* 1 if host is a loopback address or "localhost" */
 int config_is_loopback(const char *host);
+
+/* The value parsers behind config_load, for other readers of the same
+ * notations (gw-origin --listen, the admin API). 0 ok, -1 bad. */
+/* "host:port", "[v6]:port", ":port", "*:port" or "port" (host 0.0.0.0);
+ * port 0..65535; out->host is malloc'd, without brackets */
+int config_parse_listen(const char *s, cfg_listen *out, char *err, size_t errlen);
+/* "1048576", "16k", "10m", "1g" (also kb/mb/gb; any case), in bytes */
+int config_parse_size(const char *s, uint64_t *out);
+/* "500ms", "30s", "5m", "1h"; a bare number is seconds (as nginx) */
+int config_parse_duration_ms(const char *s, uint32_t *out);
 
 #endif /* GWD_CONFIG_H */
