@@ -29,13 +29,17 @@ enum ast_vkind {
 	AV_STRING,    /* "..." with escapes resolved              -> s, len */
 	AV_INT,       /* 42                                       -> i */
 	AV_DURATION,  /* 250ms 5s 2m 1h                           -> i (milliseconds) */
+	              /* "Nm" is also the size N MiB (`body_limit 8m`): for a
+	               * raw ending in "m" (not "ms") i2 = N << 20 so sema can
+	               * accept it where a size is expected */
 	AV_SIZE,      /* 16k 8m 1g (plain ints are AV_INT)        -> i (bytes) */
 	AV_RATE,      /* 100r/s 6000r/m 1000r/h                   -> i (count), i2 (period ms) */
 	AV_ADDR,      /* 10.0.0.7:8080 [::1]:8080 host:80, https://host:port -> s (as written) */
 	AV_CIDR,      /* 10.0.0.0/8 ::1/128 (also a bare IP)      -> s (as written) */
 	AV_RANGE,     /* 200..399                                 -> i, i2 */
 	AV_CALL,      /* file("x") env("X") header("X") query("x") cookie("x") -> s = function name, args/nargs */
-	AV_LIST       /* ( v, v, ... )                            -> args/nargs */
+	AV_LIST,      /* ( v, v, ... )                            -> args/nargs */
+	AV_FLOAT      /* 0.1 1.5 (`log sample=0.1`)               -> f */
 };
 
 typedef struct ast_value {
@@ -45,6 +49,7 @@ typedef struct ast_value {
 	int64_t i, i2;
 	struct ast_value *args; size_t nargs;
 	const char *raw;              /* the token as written in the source (for fmt) */
+	double f;                     /* AV_FLOAT */
 } ast_value;
 
 typedef struct ast_option {     /* key=value */
