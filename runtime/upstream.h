@@ -75,4 +75,27 @@ void ups_report(ups_upstream *u, ups_server *s, int ok, uint64_t now_ms);
 void ups_conn_begin(ups_server *s);
 void ups_conn_end(ups_server *s);
 
+/* ---- additions (upstream.c), for the admin API and /status ---- */
+
+/* one server of an admin override; ups_set_servers() uses weight (NULL =
+ * 1 each) and nginx's defaults max_fails=1 fail_timeout=10s, not backup */
+typedef struct ups_server_spec {
+	const char *addr;           /* see addr.h: host:port, [v6]:port, https://... */
+	uint32_t weight;            /* 1..UPS_MAX_WEIGHT */
+	uint32_t max_fails;         /* 0 = never eject passively */
+	uint32_t fail_timeout_ms;   /* 0 = 10 s */
+	int backup;
+} ups_server_spec;
+#define UPS_MAX_WEIGHT 1000000u
+int ups_set_servers_ex(ups_upstream *u, const ups_server_spec *v, size_t n,
+                       char *err, size_t errlen);
+/* 1 while an admin override replaces the table's list */
+int ups_has_override(ups_upstream *u);
+/* calls fn for every upstream of the last synced table, in name order,
+ * stopping at the first nonzero return (which it returns); writers are
+ * held off meanwhile, so fn must not call ups_sync/ups_set_servers */
+int ups_foreach(ups_registry *r, int (*fn)(ups_upstream *u, void *ctx), void *ctx);
+/* 1 if s may be picked at now_ms (not ejected, not health_down) */
+int ups_server_available(const ups_server *s, uint64_t now_ms);
+
 #endif /* GWD_UPSTREAM_H */
