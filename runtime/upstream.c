@@ -68,7 +68,8 @@
  *                160*weight points (scaled to at most 160k per tier) placed
  *                by a hash of its addr, so adding or removing one server
  *                moves only ~1/n of the keys. Key: FNV-1a 64 + murmur3
- *                finaliser; the first available point clockwise wins.
+ *                finaliser; the first available point clockwise wins. A
+ *                request without a key hashes the empty key (as nginx).
  *   random       weighted, thread-local xorshift64* seeded per thread.
  *
  * ups_pick order: available and not yet tried primaries, then backups;
@@ -88,6 +89,9 @@
  * while the server is ejected (requests that started before) are ignored.
  * Counters are updated with atomics and no lock; two failures racing at a
  * window boundary may be counted in either window, which is harmless.
+ *
+ * Counters: `requests` counts ups_conn_begin (attempts, retries included),
+ * `failures` counts ups_report(ok=0), `active` is begin minus end.
  *
  * When every server (primaries and backups) is ejected or health_down,
  * ups_pick returns NULL and the core answers 503. We do NOT reset the

@@ -48,7 +48,10 @@ void ups_registry_free(ups_registry *r);
 int ups_sync(ups_registry *r, const gwb_table *t);
 ups_upstream *ups_find(ups_registry *r, const char *name);
 const char *ups_name(const ups_upstream *u);
-/* options as compiled (balance, timeouts, retries ...) of the last sync */
+/* options as compiled (balance, timeouts, retries ...) of the last sync.
+ * The pointer stays valid until ups_registry_free; its STR fields index
+ * the strings of the table last synced, so resolve strings through the
+ * table's own gwb_upstream_at() rather than through this copy. */
 const gwb_upstream *ups_options(const ups_upstream *u);
 
 /* admin API: replace the server list (NULL/0 drops the override and
