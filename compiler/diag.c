@@ -322,36 +322,48 @@ static unsigned char fold(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
 }
 
-/* Levenshtein distance, case-insensitive (a wrong case is the likeliest
- * typo of all), capped: returns > cap as soon as it must exceed it */
+/* Edit distance (Levenshtein plus adjacent transpositions, "optimal
+ * string alignment"), case-insensitive: a wrong case and swapped letters
+ * are the likeliest typos of all. Gives up (returns cap + 1) as soon as
+ * the distance must exceed cap. */
 static size_t lev(const char *a, const char *b, size_t cap)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	size_t row[64];
+	size_t r0[64], r1[64], r2[64];     /* rows i-2, i-1, i */
+	size_t *pp = r0, *p = r1, *c = r2, *t;
 
 	if (la > 63 || lb > 63)
 		return cap + 1;
 	if ((la > lb ? la - lb : lb - la) > cap)
 		return cap + 1;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
+		p[j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		size_t prev = row[0], best;
-		row[0] = i;
-		best = row[0];
+		size_t best;
+		unsigned char ca = fold((unsigned char)a[i - 1]);
+		c[0] = best = i;
 		for (size_t j = 1; j <= lb; j++) {
-			size_t cur = row[j];
-			size_t sub = prev + (fold((unsigned char)a[i - 1]) != fold((unsigned char)b[j - 1]));
-			size_t del = row[j] + 1, ins = row[j - 1] + 1;
-			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-			if (row[j] < best)
-				best = row[j];
-			prev = cur;
+			unsigned char cb = fold((unsigned char)b[j - 1]);
+			size_t v = p[j - 1] + (ca != cb);
+			if (p[j] + 1 < v)
+				v = p[j] + 1;
+			if (c[j - 1] + 1 < v)
+				v = c[j - 1] + 1;
+			if (i > 1 && j > 1 && ca == fold((unsigned char)b[j - 2]) &&
+			    fold((unsigned char)a[i - 2]) == cb && pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			c[j] = v;
+			if (v < best)
+				best = v;
 		}
 		if (best > cap)
 			return cap + 1;
+		t = pp;
+		pp = p;
+		p = c;
+		c = t;
 	}
-	return row[lb];
+	return p[lb];
 }
 
 const char *diag_suggest(const char *word, const char *const *cands, size_t n)

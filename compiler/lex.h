@@ -67,4 +67,12 @@ void lex_init(lex_state *L, const char *text, size_t len, const char *file,
 void lex_next(lex_state *L, lex_token *t);
 const char *lex_kind_name(enum tok_kind k);
 
+/* --------------------------------------------------------------- parser */
+/* parse_string() with options, for fmt: */
+#define PARSE_NO_INCLUDE  1u  /* parse `include` statements, open nothing */
+#define PARSE_BORROW_NAME 2u  /* positions point at the caller's name
+                               * (diagnostics outlive the tree) */
+int parse_text(const char *name, const char *text, size_t len, ast_file *out,
+               diag_ctx *d, unsigned flags);
+
 #endif /* GW_LEX_H */
