@@ -330,6 +330,10 @@ typedef struct gwb_index_key {
 	uint32_t exact;        /* 1: the match is exactly these keys, the
 	                          matcher may skip the match program */
 } gwb_index_key;
+/* The key must be implied by the match program (a request that fails the
+ * key cannot match the route): the matcher only runs programs of routes
+ * whose key the request meets. host is lowercase (the builder refuses
+ * anything else); an unset key is (any host, any path, GWB_M_ALL). */
 
 gwb_builder *gwb_builder_new(void);
 void gwb_builder_free(gwb_builder *b);
@@ -345,7 +349,9 @@ uint32_t gwb_b_upstream(gwb_builder *b, const gwb_upstream *u,
 void gwb_b_source_hash(gwb_builder *b, const uint8_t hash[32]);
 
 /* one route: begin, match code (ending with END), then for each phase in
- * order gwb_b_phase() + its actions, then the index key, then end */
+ * order gwb_b_phase() + its actions, then the index key, then end.
+ * Action programs have no END: phase_pc[] bounds them. Phases with no
+ * action may be skipped; gwb_b_route_end() closes the remaining ones. */
 void gwb_b_route_begin(gwb_builder *b, uint32_t name, uint32_t file,
                        uint32_t line, uint32_t col);
 uint32_t gwb_b_pc(const gwb_builder *b);            /* next word offset */
@@ -421,7 +427,9 @@ typedef void (*gwb_trace_fn)(void *ctx, uint32_t pc, int result);
 int gwb_eval_route(const gwb_table *t, uint32_t route, const gwb_request *rq,
                    gwb_match *m, gwb_scratch *s, gwb_trace_fn trace, void *tctx);
 
-/* one instruction as text ("PATH_PREFIX \"/v1/\""), for dump and explain */
+/* one instruction as text ("PATH_PREFIX \"/v1/\""), for dump and explain.
+ * Returns the instruction's length in words (1 + operands), or -1 when pc
+ * is not an instruction of the table (buf then says "??"). */
 int gwb_disasm_insn(const gwb_table *t, uint32_t pc, char *buf, size_t len);
 /* whole readable disassembly (gwc dump) */
 void gwb_dump(const gwb_table *t, void *file /* FILE* */);
@@ -455,5 +463,34 @@ int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *
 
 /* CRC-32 (IEEE) */
 uint32_t gwb_crc32(uint32_t crc, const void *buf, size_t len);
+
+/* ------------------------------------------------ reading a request
+ * (additions: the matcher reads requests through these, and gwd's plugins
+ * and gwc's reference evaluator should too, so that all agree.) */
+/* length of the host key: the Host value minus ":port"; "[v6]:port" keeps
+ * "[v6]". Matching compares it case-insensitively with lowercase keys. */
+size_t gwb_host_key(const char *host, size_t n);
+/* the same, lowercased into out (NUL-terminated when cap > 0); returns
+ * the full length like snprintf */
+size_t gwb_host_normalize(const char *in, size_t n, char *out, size_t cap);
+/* first query argument whose name, form-decoded ('+' is a space, %XX a
+ * byte, a bad '%' itself), equals name; *val is its raw (still encoded)
+ * value, "" for an argument without '='. Arguments split on '&'. */
+int gwb_query_find(const char *q, size_t qn, const char *name, size_t nn,
+                   const char **val, size_t *vlen);
+/* 1 if raw, form-decoded, equals s */
+int gwb_form_eq(const char *raw, size_t rn, const char *s, size_t sn);
+/* form-decodes into out (NUL-terminated when cap > 0); returns full length */
+size_t gwb_form_decode(const char *in, size_t n, char *out, size_t cap);
+/* first cookie named name (exact case) in a Cookie header value: pairs
+ * split on ';', blanks around names and values trimmed, one pair of
+ * surrounding double quotes removed from the value */
+int gwb_cookie_find(const char *h, size_t n, const char *name, size_t nn,
+                    const char **val, size_t *vlen);
+/* "10.0.0.0/8", "::1/128", or an address alone (/32, /128). With strict,
+ * host bits set are an error; otherwise they are cleared. 0 or -1. */
+int gwb_cidr_parse(const char *s, size_t n, gwb_cidr *out, int strict);
+/* "10.0.0.0/8"; returns snprintf's result */
+int gwb_cidr_format(const gwb_cidr *c, char *buf, size_t len);
 
 #endif /* GWB_H */
