@@ -90,6 +90,8 @@ static int vec_reserve(gwb_builder *b, vec *v, size_t sz, size_t more)
 
 static int vec_push(gwb_builder *b, vec *v, size_t sz, const void *e, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (vec_reserve(b, v, sz, n) < 0)
 		return -1;
 	memcpy((char *)v->v + v->n * sz, e, n * sz);

@@ -36,6 +36,9 @@ static void sb_putn(sb *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
+/* a string literal, its length counted by the compiler */
+#define SB_LIT(b, lit) sb_putn((b), (lit), sizeof(lit) - 1)
+
 static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sb *b, const char *fmt, ...)
 {
@@ -50,15 +53,15 @@ static void sb_printf(sb *b, const char *fmt, ...)
 
 static void sb_quote(sb *b, const char *s, size_t n)
 {
-	sb_putn(b, "\"", 1);
+	SB_LIT(b, "\"");
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		switch (c) {
-		case '"':  sb_putn(b, "\\\"", 2); break;
-		case '\\': sb_putn(b, "\\\\", 2); break;
-		case '\n': sb_putn(b, "\\n", 2); break;
-		case '\t': sb_putn(b, "\\t", 2); break;
-		case '\r': sb_putn(b, "\\r", 2); break;
+		case '"':  SB_LIT(b, "\\\""); break;
+		case '\\': SB_LIT(b, "\\\\"); break;
+		case '\n': SB_LIT(b, "\\n"); break;
+		case '\t': SB_LIT(b, "\\t"); break;
+		case '\r': SB_LIT(b, "\\r"); break;
 		default:
 			if (c < 0x20 || c >= 0x7f)
 				sb_printf(b, "\\x%02x", c);
@@ -66,7 +69,7 @@ static void sb_quote(sb *b, const char *s, size_t n)
 				sb_putn(b, (const char *)&c, 1);
 		}
 	}
-	sb_putn(b, "\"", 1);
+	SB_LIT(b, "\"");
 }
 
 static void sb_qstr(sb *b, const gwb_table *t, uint32_t idx)
@@ -79,14 +82,14 @@ static void sb_qstr(sb *b, const gwb_table *t, uint32_t idx)
 static void sb_methods(sb *b, uint32_t mask)
 {
 	if ((mask & GWB_M_ALL) == GWB_M_ALL) {
-		sb_putn(b, "*", 1);
+		SB_LIT(b, "*");
 		return;
 	}
 	int first = 1;
 	for (unsigned i = 0; i < 10; i++)
 		if (mask & (1u << i)) {
 			if (!first)
-				sb_putn(b, "|", 1);
+				SB_LIT(b, "|");
 			sb_printf(b, "%s", gwb_method_name(i));
 			first = 0;
 		}
@@ -96,13 +99,13 @@ static void sb_cidrs(sb *b, const gwb_table *t, uint32_t set)
 {
 	uint32_t n;
 	const gwb_cidr *c = gwb_cidrset(t, set, &n);
-	sb_putn(b, "(", 1);
+	SB_LIT(b, "(");
 	for (uint32_t i = 0; i < n; i++) {
 		char tmp[64];
 		gwb_cidr_format(&c[i], tmp, sizeof tmp);
 		sb_printf(b, "%s%s", i ? ", " : "", tmp);
 	}
-	sb_putn(b, ")", 1);
+	SB_LIT(b, ")");
 }
 
 /* renders the instruction at pc; returns its length in words or -1 */
@@ -118,7 +121,7 @@ static int disasm(sb *b, const gwb_table *t, uint32_t pc)
 	sb_printf(b, "%s", oi->name);
 	for (unsigned k = 0; k < oi->nargs; k++) {
 		uint32_t a = t->code[pc + 1 + k];
-		sb_putn(b, " ", 1);
+		SB_LIT(b, " ");
 		switch (oi->kind[k]) {
 		case GWB_K_STR:
 		case GWB_K_TPL:
@@ -131,7 +134,7 @@ static int disasm(sb *b, const gwb_table *t, uint32_t pc)
 			if (a < t->nregex) {
 				sb_qstr(b, t, t->regex[a].pattern);
 				if (t->regex[a].flags & GWB_RE_CASELESS)
-					sb_putn(b, "i", 1);
+					SB_LIT(b, "i");
 			} else {
 				sb_printf(b, "re#%u?", a);
 			}
@@ -146,7 +149,7 @@ static int disasm(sb *b, const gwb_table *t, uint32_t pc)
 			if (a < t->nups) {
 				size_t l;
 				const char *s = gwb_s(t, t->ups[a].name, &l);
-				sb_putn(b, "upstream:", 9);
+				SB_LIT(b, "upstream:");
 				sb_putn(b, s, l);
 			} else {
 				sb_printf(b, "ups#%u?", a);
@@ -198,24 +201,24 @@ static void on_filed(void *ctx, uint32_t route, int hk, const char *host, size_t
 	if (route >= f->n || f->line[route])
 		return;
 	sb b = { 0 };
-	sb_putn(&b, "host ", 5);
+	SB_LIT(&b, "host ");
 	if (hk == GWB_HOST_ANY) {
-		sb_putn(&b, "*", 1);
+		SB_LIT(&b, "*");
 	} else {
 		sb_putn(&b, hk == GWB_HOST_WILD ? "*." : "", hk == GWB_HOST_WILD ? 2 : 0);
 		sb_quote(&b, host, hl);
 	}
-	sb_putn(&b, "  path ", 7);
+	SB_LIT(&b, "  path ");
 	if (pk == GWB_PATH_ANY) {
-		sb_putn(&b, "*", 1);
+		SB_LIT(&b, "*");
 	} else {
 		sb_putn(&b, pk == GWB_PATH_EXACT ? "== " : "^= ", 3);
 		sb_quote(&b, path, pl);
 	}
-	sb_putn(&b, "  methods ", 10);
+	SB_LIT(&b, "  methods ");
 	sb_methods(&b, methods);
 	if (exact)
-		sb_putn(&b, "  exact", 7);
+		SB_LIT(&b, "  exact");
 	f->line[route] = b.p;
 }
 
@@ -227,7 +230,7 @@ static void dump_prog(sb *b, const gwb_table *t, const char *title, uint32_t pc,
 	while (pc < end) {
 		sb_printf(b, "    %6u  ", pc);
 		int n = disasm(b, t, pc);
-		sb_putn(b, "\n", 1);
+		SB_LIT(b, "\n");
 		if (n <= 0)
 			break;
 		pc += (uint32_t)n;
@@ -240,13 +243,13 @@ static void dump_upstream(sb *b, const gwb_table *t, uint32_t i)
 	sb_printf(b, "upstream %u ", i);
 	sb_qstr(b, t, u->name);
 	if (u->flags & GWB_UPS_DYNAMIC)
-		sb_putn(b, " dynamic", 8);
-	sb_putn(b, "\n", 1);
+		SB_LIT(b, " dynamic");
+	SB_LIT(b, "\n");
 	sb_printf(b, "  balance %s", u->balance < GWB_BAL__COUNT ? gwb_balance_name[u->balance] : "?");
 	if (u->balance == GWB_BAL_HASH) {
 		sb_printf(b, "(%s ", u->hash_key < GWB_KEY__COUNT ? gwb_keykind_name[u->hash_key] : "?");
 		sb_qstr(b, t, u->hash_name);
-		sb_putn(b, ")", 1);
+		SB_LIT(b, ")");
 	}
 	sb_printf(b, "  keepalive %u  connect_timeout %ums  read_timeout %ums\n",
 	          u->keepalive, u->connect_timeout_ms, u->read_timeout_ms);
@@ -266,10 +269,10 @@ static void dump_upstream(sb *b, const gwb_table *t, uint32_t i)
 			sep = ",";
 		}
 	if (sep[0] == ' ')
-		sb_putn(b, " -", 2);
-	sb_putn(b, "\n", 1);
+		SB_LIT(b, " -");
+	SB_LIT(b, "\n");
 	if (u->flags & GWB_UPS_HEALTH) {
-		sb_putn(b, "  health_check path ", 19);
+		SB_LIT(b, "  health_check path ");
 		sb_qstr(b, t, u->hc_path);
 		sb_printf(b, " interval %ums timeout %ums healthy %u unhealthy %u expect %u..%u\n",
 		          u->hc_interval_ms, u->hc_timeout_ms, u->hc_healthy, u->hc_unhealthy,
@@ -279,19 +282,19 @@ static void dump_upstream(sb *b, const gwb_table *t, uint32_t i)
 		sb_printf(b, "  circuit_breaker failures %u window %ums cooldown %ums\n",
 		          u->cb_failures, u->cb_window_ms, u->cb_cooldown_ms);
 	if (u->tls_ca || u->tls_sni || u->tls_cert || u->tls_key || (u->flags & GWB_UPS_TLS_NOVERIFY)) {
-		sb_putn(b, "  tls ca ", 9);
+		SB_LIT(b, "  tls ca ");
 		sb_qstr(b, t, u->tls_ca);
-		sb_putn(b, " sni ", 5);
+		SB_LIT(b, " sni ");
 		sb_qstr(b, t, u->tls_sni);
-		sb_putn(b, " cert ", 6);
+		SB_LIT(b, " cert ");
 		sb_qstr(b, t, u->tls_cert);
-		sb_putn(b, " key ", 5);
+		SB_LIT(b, " key ");
 		sb_qstr(b, t, u->tls_key);
 		sb_printf(b, " verify %s\n", (u->flags & GWB_UPS_TLS_NOVERIFY) ? "off" : "on");
 	}
 	for (uint32_t k = 0; k < u->server_count; k++) {
 		const gwb_server *s = &t->srv[u->server_first + k];
-		sb_putn(b, "  server ", 9);
+		SB_LIT(b, "  server ");
 		sb_qstr(b, t, s->addr);
 		sb_printf(b, " weight %u max_fails %u fail_timeout %ums%s%s\n", s->weight, s->max_fails,
 		          s->fail_timeout_ms, (s->flags & GWB_SRV_BACKUP) ? " backup" : "",
@@ -317,7 +320,7 @@ void gwb_dump(const gwb_table *t, void *file)
 	b.n = 0;
 
 	for (uint32_t i = 0; i < t->nups; i++) {
-		sb_putn(&b, "\n", 1);
+		SB_LIT(&b, "\n");
 		dump_upstream(&b, t, i);
 		fputs(b.p ? b.p : "", f);
 		b.n = 0;
@@ -333,13 +336,13 @@ void gwb_dump(const gwb_table *t, void *file)
 		const char *fn = gwb_s(t, d->file, &fl_len);
 		sb_printf(&b, "\nroute %u ", r);
 		sb_qstr(&b, t, rt->name);
-		sb_putn(&b, "  ", 2);
+		SB_LIT(&b, "  ");
 		sb_putn(&b, fn, fl_len);
 		sb_printf(&b, ":%u:%u\n", d->line, d->col);
 		if (fl.line && fl.line[r]) {
-			sb_putn(&b, "  index: ", 9);
+			SB_LIT(&b, "  index: ");
 			sb_putn(&b, fl.line[r], strlen(fl.line[r]));
-			sb_putn(&b, "\n", 1);
+			SB_LIT(&b, "\n");
 		}
 		dump_prog(&b, t, "match", rt->match_pc, rt->match_end);
 		for (unsigned p = 0; p < GWB_PH__COUNT; p++)

@@ -424,8 +424,10 @@ int gwb_index_build(const gwb_ix_input *in, uint32_t **words, uint32_t *nwords,
 			fb[k] = (uint8_t)x.node[n->kid[k]].label[0];
 			kids[k] = x.node[n->kid[k]].off;
 		}
-		memcpy(kids + n->nkid, n->pre, (size_t)n->npre * 4);
-		memcpy(kids + n->nkid + n->npre, n->ex, (size_t)n->nex * 4);
+		if (n->npre)
+			memcpy(kids + n->nkid, n->pre, (size_t)n->npre * 4);
+		if (n->nex)
+			memcpy(kids + n->nkid + n->npre, n->ex, (size_t)n->nex * 4);
 	}
 	*words = w;
 	*nwords = total;

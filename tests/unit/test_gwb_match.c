@@ -1,0 +1,499 @@
+/*
+ * test_gwb_match.c — the matcher: every kind of test in match programs,
+ * first-match order across index groups, and a randomized self-check of
+ * gwb_match_request (index) against running every route's program in
+ * order (set GWB_SEED to replay a failure).
+ */
+#include "config.h"
+
+#include <time.h>
+#include "test_gwb_util.h"
+
+static gwb_table *T;
+static gwb_scratch *S;
+static uint8_t *Tbytes;
+
+static void load_built(gwb_builder *b)
+{
+	size_t n;
+	Tbytes = tu_finish(b, &n);
+	T = tu_load(Tbytes, n);
+	S = gwb_scratch_new();
+	ck_assert_ptr_nonnull(S);
+}
+
+static void unload(void)
+{
+	gwb_free(T);
+	gwb_scratch_free(S);
+	free(Tbytes);
+	T = NULL;
+	S = NULL;
+	Tbytes = NULL;
+	tx_used = 0;
+}
+
+/* route matched by the index, checked against the linear reference */
+static uint32_t M(tu_req *r, gwb_match *m)
+{
+	gwb_match lm;
+	uint32_t got = gwb_match_request(T, &r->rq, m, S);
+	uint32_t want = tu_linear(T, &r->rq, &lm, S);
+	ck_assert_uint_eq(got, want);
+	ck_assert_uint_eq(m->route, got);
+	return got;
+}
+
+static uint32_t match(const char *method, const char *host, const char *path)
+{
+	tu_req r;
+	gwb_match m;
+	tu_req_init(&r, method, host, path, "", "");
+	return M(&r, &m);
+}
+
+START_TEST(hosts)
+{
+	gwb_builder *b = gwb_builder_new();
+	tu_route(b, "api", X_HOST("api.example.com"), 0);
+	tu_route(b, "wild", X_WILD("example.com"), 0);
+	tu_route(b, "v6", X_HOST("[::1]"), 0);
+	tu_route(b, "empty", X_HOST(""), 0);
+	tu_route(b, "deep", X_WILD("b.example.com"), 0);
+	load_built(b);
+
+	ck_assert_uint_eq(match("GET", "api.example.com", "/"), 0);
+	ck_assert_uint_eq(match("GET", "API.Example.COM", "/"), 0);
+	ck_assert_uint_eq(match("GET", "api.example.com:8080", "/"), 0);
+	ck_assert_uint_eq(match("GET", "a.example.com", "/"), 1);
+	ck_assert_uint_eq(match("GET", "a.b.example.com", "/"), 1);  /* route 1 before 4 */
+	ck_assert_uint_eq(match("GET", "A.B.EXAMPLE.COM:1", "/"), 1);
+	ck_assert_uint_eq(match("GET", "example.com", "/"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "xexample.com", "/"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", ".example.com", "/"), 1);
+	ck_assert_uint_eq(match("GET", "[::1]:8080", "/"), 2);
+	ck_assert_uint_eq(match("GET", "[::1]", "/"), 2);
+	ck_assert_uint_eq(match("GET", "[::2]:8080", "/"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "", "/"), 3);
+	ck_assert_uint_eq(match("GET", ":80", "/"), 3);
+	ck_assert_uint_eq(match("GET", NULL, "/"), 3);
+	ck_assert_uint_eq(match("GET", "b.example.com", "/"), 1);
+	ck_assert_uint_eq(match("GET", "example.org", "/"), GWB_NONE);
+	unload();
+
+	/* a wildcard-only table: the suffix needs a label in front */
+	b = gwb_builder_new();
+	tu_route(b, "deep", X_WILD("b.example.com"), 0);
+	load_built(b);
+	ck_assert_uint_eq(match("GET", "a.b.example.com", "/"), 0);
+	ck_assert_uint_eq(match("GET", "b.example.com", "/"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "ab.example.com", "/"), GWB_NONE);
+	unload();
+}
+END_TEST
+
+START_TEST(paths)
+{
+	gwb_builder *b = gwb_builder_new();
+	tu_route(b, "eq", X_PEQ("/healthz"), 0);
+	tu_route(b, "pre", X_PPRE("/v1/users/"), 0);
+	tu_route(b, "pre2", X_PPRE("/v1/"), 0);
+	tu_route(b, "re", X_RE("^/docs/v1/(\\w+)/(\\d+)?$", 0), 0);
+	tu_route(b, "rei", X_RE("^/CASE/(x)", GWB_RE_CASELESS), 0);
+	tu_route(b, "eqslash", X_PEQ("/"), 0);
+	load_built(b);
+
+	ck_assert_uint_eq(match("GET", "h", "/healthz"), 0);
+	ck_assert_uint_eq(match("GET", "h", "/healthz/"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "h", "/healthy"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "h", "/v1/users/42"), 1);
+	ck_assert_uint_eq(match("GET", "h", "/v1/users/"), 1);
+	ck_assert_uint_eq(match("GET", "h", "/v1/users"), 2);
+	ck_assert_uint_eq(match("GET", "h", "/v1/"), 2);
+	ck_assert_uint_eq(match("GET", "h", "/v1"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "h", "/"), 5);
+	ck_assert_uint_eq(match("GET", "h", ""), GWB_NONE);
+
+	tu_req r;
+	gwb_match m;
+	tu_req_init(&r, "GET", "h", "/docs/v1/abc/12", "", "");
+	ck_assert_uint_eq(M(&r, &m), 3);
+	ck_assert_int_eq(m.ncap, 3);
+	ck_assert_uint_eq(m.cap[0], 0);
+	ck_assert_uint_eq(m.cap[1], 15);
+	ck_assert_uint_eq(m.cap[2], 9);
+	ck_assert_uint_eq(m.cap[3], 12);
+	ck_assert_uint_eq(m.cap[4], 13);
+	ck_assert_uint_eq(m.cap[5], 15);
+	ck_assert_uint_eq(m.cap[6], (size_t)~0);
+	char out[64];
+	ck_assert_uint_eq(gwb_tpl_expand("/d/$1-$2$3$$", 12, r.rq.path, &m, NULL, NULL, out, sizeof out), 10);
+	ck_assert_str_eq(out, "/d/abc-12$");
+
+	/* an unset group in the middle */
+	tu_req_init(&r, "GET", "h", "/docs/v1/abc/", "", "");
+	ck_assert_uint_eq(M(&r, &m), 3);
+	ck_assert_int_eq(m.ncap, 2);
+	ck_assert_uint_eq(m.cap[4], (size_t)~0);
+
+	tu_req_init(&r, "GET", "h", "/case/X/y", "", "");
+	ck_assert_uint_eq(M(&r, &m), 4);
+	ck_assert_int_eq(m.ncap, 2);
+
+	/* a winner without regex has no captures */
+	tu_req_init(&r, "GET", "h", "/healthz", "", "");
+	ck_assert_uint_eq(M(&r, &m), 0);
+	ck_assert_int_eq(m.ncap, 0);
+	ck_assert_uint_eq(m.cap[0], (size_t)~0);
+	unload();
+}
+END_TEST
+
+START_TEST(methods)
+{
+	gwb_builder *b = gwb_builder_new();
+	tu_route(b, "get", X_AND(X_PPRE("/a"), X_METHOD(GWB_M_GET | GWB_M_HEAD)), 0);
+	tu_route(b, "post", X_AND(X_PPRE("/a"), X_METHOD(GWB_M_POST)), 0);
+	tu_route(b, "other", X_METHOD(GWB_M_OTHER), 0);
+	tu_route(b, "notget", X_NOT(X_METHOD(GWB_M_GET)), 0);
+	load_built(b);
+	ck_assert_uint_eq(match("GET", "h", "/a"), 0);
+	ck_assert_uint_eq(match("HEAD", "h", "/a"), 0);
+	ck_assert_uint_eq(match("POST", "h", "/a"), 1);
+	ck_assert_uint_eq(match("PROPFIND", "h", "/a"), 2);
+	ck_assert_uint_eq(match("get", "h", "/a"), 2);
+	ck_assert_uint_eq(match("PUT", "h", "/a"), 3);
+	ck_assert_uint_eq(match("GET", "h", "/b"), GWB_NONE);
+	ck_assert_uint_eq(gwb_method_bit("DELETE", 6), GWB_M_DELETE);
+	ck_assert_uint_eq(gwb_method_bit("TRACE", 5), GWB_M_TRACE);
+	ck_assert_uint_eq(gwb_method_bit("GETX", 4), GWB_M_OTHER);
+	ck_assert_uint_eq(gwb_method_bit("GE", 2), GWB_M_OTHER);
+	unload();
+}
+END_TEST
+
+START_TEST(predicates)
+{
+	gwb_builder *b = gwb_builder_new();
+	tu_route(b, "heq", X_HEQ("X-Env", "canary"), 0);
+	tu_route(b, "hhas", X_HHAS("X-Debug"), 0);
+	tu_route(b, "qeq", X_QEQ("v", "2 x"), 0);
+	tu_route(b, "qhas", X_QHAS("flag"), 0);
+	tu_route(b, "ceq", X_CEQ("beta", "1"), 0);
+	tu_route(b, "chas", X_CHAS("sid"), 0);
+	tu_route(b, "ip4", X_IP("10.0.0.0/8,192.168.1.0/24"), 0);
+	tu_route(b, "ip6", X_IP("2001:db8::/32,::1/128"), 0);
+	load_built(b);
+
+	tu_req r;
+	gwb_match m;
+	tu_req_init(&r, "GET", "h", "/", "", "");
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	tu_req_hdr(&r, "x-env", "canary");
+	ck_assert_uint_eq(M(&r, &m), 0);
+	tu_req_init(&r, "GET", "h", "/", "", "");
+	tu_req_hdr(&r, "X-Env", "Canary");       /* values are case-sensitive */
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	tu_req_hdr(&r, "X-Debug", "");
+	ck_assert_uint_eq(M(&r, &m), 1);
+
+	tu_req_init(&r, "GET", "h", "/", "a=1&v=2+x", "");
+	ck_assert_uint_eq(M(&r, &m), 2);
+	tu_req_init(&r, "GET", "h", "/", "v=2%20x", "");
+	ck_assert_uint_eq(M(&r, &m), 2);
+	tu_req_init(&r, "GET", "h", "/", "v=3&v=2+x", "");      /* first one counts */
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	tu_req_init(&r, "GET", "h", "/", "%76=2+x", "");        /* name decoded */
+	ck_assert_uint_eq(M(&r, &m), 2);
+	tu_req_init(&r, "GET", "h", "/", "x=1&flag", "");
+	ck_assert_uint_eq(M(&r, &m), 3);
+	tu_req_init(&r, "GET", "h", "/", "flag=&x", "");
+	ck_assert_uint_eq(M(&r, &m), 3);
+	tu_req_init(&r, "GET", "h", "/", "flags=1", "");
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+
+	tu_req_init(&r, "GET", "h", "/", "", "");
+	tu_req_hdr(&r, "Cookie", "a=b; beta=1");
+	ck_assert_uint_eq(M(&r, &m), 4);
+	tu_req_init(&r, "GET", "h", "/", "", "");
+	tu_req_hdr(&r, "Cookie", "beta=\"1\"");
+	ck_assert_uint_eq(M(&r, &m), 4);
+	tu_req_init(&r, "GET", "h", "/", "", "");
+	tu_req_hdr(&r, "Cookie", "beta=10;sid");
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);               /* "sid" has no '=' */
+	tu_req_init(&r, "GET", "h", "/", "", "");
+	tu_req_hdr(&r, "Cookie", "beta=10; sid=");
+	ck_assert_uint_eq(M(&r, &m), 5);
+
+	tu_req_init(&r, "GET", "h", "/", "", "10.2.3.4");
+	ck_assert_uint_eq(M(&r, &m), 6);
+	tu_req_init(&r, "GET", "h", "/", "", "192.168.1.77");
+	ck_assert_uint_eq(M(&r, &m), 6);
+	tu_req_init(&r, "GET", "h", "/", "", "192.168.2.1");
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	tu_req_init(&r, "GET", "h", "/", "", "::1");
+	ck_assert_uint_eq(M(&r, &m), 7);
+	tu_req_init(&r, "GET", "h", "/", "", "2001:db8:ffff::1");
+	ck_assert_uint_eq(M(&r, &m), 7);
+	tu_req_init(&r, "GET", "h", "/", "", "2001:db9::1");
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	tu_req_init(&r, "GET", "h", "/", "", "");               /* unknown address */
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	unload();
+}
+END_TEST
+
+START_TEST(boolean)
+{
+	gwb_builder *b = gwb_builder_new();
+	/* (host a or host b) and not path ^= /private */
+	tu_route(b, "r0", X_AND(X_OR(X_HOST("a.test"), X_HOST("b.test")), X_NOT(X_PPRE("/private"))), 0);
+	/* header or (query and cookie) */
+	tu_route(b, "r1", X_OR(X_HHAS("X-A"), X_AND(X_QHAS("q"), X_CHAS("c"))), 0);
+	tu_route(b, "r2", X_NOT(X_NOT(X_PEQ("/nn"))), 0);
+	load_built(b);
+	ck_assert_uint_eq(match("GET", "a.test", "/x"), 0);
+	ck_assert_uint_eq(match("GET", "b.test", "/x"), 0);
+	ck_assert_uint_eq(match("GET", "b.test", "/private/x"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "c.test", "/x"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "c.test", "/nn"), 2);
+	tu_req r;
+	gwb_match m;
+	tu_req_init(&r, "GET", "c", "/", "q=1", "");
+	ck_assert_uint_eq(M(&r, &m), GWB_NONE);
+	tu_req_hdr(&r, "Cookie", "c=1");
+	ck_assert_uint_eq(M(&r, &m), 1);
+	tu_req_init(&r, "GET", "c", "/", "", "");
+	tu_req_hdr(&r, "X-A", "1");
+	ck_assert_uint_eq(M(&r, &m), 1);
+	unload();
+}
+END_TEST
+
+START_TEST(first_match_across_groups)
+{
+	gwb_builder *b = gwb_builder_new();
+	tu_route(b, "anyre", X_RE("^/x/", 0), 0);                  /* any host, any path */
+	tu_route(b, "exact", X_HOST("a.example.com"), 0);
+	tu_route(b, "wild", X_AND(X_WILD("example.com"), X_PPRE("/w")), 0);
+	tu_route(b, "exact2", X_AND(X_HOST("a.example.com"), X_PEQ("/w/1")), 0);
+	tu_route(b, "any", X_ANY(), 0);
+	load_built(b);
+	ck_assert_uint_eq(match("GET", "a.example.com", "/x/1"), 0);
+	ck_assert_uint_eq(match("GET", "a.example.com", "/y"), 1);
+	ck_assert_uint_eq(match("GET", "a.example.com", "/w/1"), 1);
+	ck_assert_uint_eq(match("GET", "b.example.com", "/w/1"), 2);
+	ck_assert_uint_eq(match("GET", "b.example.com", "/x/1"), 0);
+	ck_assert_uint_eq(match("GET", "other", "/w"), 4);
+	unload();
+
+	/* the same routes, the exact host first: it wins over the regex */
+	b = gwb_builder_new();
+	tu_route(b, "exact", X_HOST("a.example.com"), 0);
+	tu_route(b, "anyre", X_RE("^/x/", 0), 0);
+	load_built(b);
+	ck_assert_uint_eq(match("GET", "a.example.com", "/x/1"), 0);
+	ck_assert_uint_eq(match("GET", "b.example.com", "/x/1"), 1);
+	unload();
+
+	/* routes without a key are filed under (any, "") and still ordered */
+	b = gwb_builder_new();
+	tu_route(b, "k0", X_AND(X_HOST("h"), X_PEQ("/a")), 0);
+	tu_route(b, "nokey", X_PEQ("/a"), 1);
+	tu_route(b, "k2", X_PPRE("/"), 0);
+	load_built(b);
+	ck_assert_uint_eq(match("GET", "h", "/a"), 0);
+	ck_assert_uint_eq(match("GET", "g", "/a"), 1);
+	ck_assert_uint_eq(match("GET", "g", "/b"), 2);
+	unload();
+}
+END_TEST
+
+static struct {
+	uint32_t pc[16];
+	int res[16];
+	int n;
+} TR;
+
+static void on_trace(void *ctx, uint32_t pc, int res)
+{
+	(void)ctx;
+	ck_assert_int_lt(TR.n, 16);
+	TR.pc[TR.n] = pc;
+	TR.res[TR.n++] = res;
+}
+
+START_TEST(trace)
+{
+	gwb_builder *b = gwb_builder_new();
+	/* HOST_EQ "a" (0), JF (2), PATH_EQ "/x" (4), END (6) */
+	tu_route(b, "r0", X_AND(X_HOST("a"), X_PEQ("/x")), 0);
+	load_built(b);
+	tu_req r;
+	gwb_match m;
+	tu_req_init(&r, "GET", "a", "/y", "", "");
+	TR.n = 0;
+	ck_assert_int_eq(gwb_eval_route(T, 0, &r.rq, &m, S, on_trace, NULL), 0);
+	ck_assert_int_eq(TR.n, 2);
+	ck_assert_uint_eq(TR.pc[0], 0);
+	ck_assert_int_eq(TR.res[0], 1);
+	ck_assert_uint_eq(TR.pc[1], 4);
+	ck_assert_int_eq(TR.res[1], 0);
+	tu_req_init(&r, "GET", "b", "/x", "", "");
+	TR.n = 0;
+	ck_assert_int_eq(gwb_eval_route(T, 0, &r.rq, &m, S, on_trace, NULL), 0);
+	ck_assert_int_eq(TR.n, 1);
+	tu_req_init(&r, "GET", "A:1", "/x", "", "");
+	TR.n = 0;
+	ck_assert_int_eq(gwb_eval_route(T, 0, &r.rq, &m, S, on_trace, NULL), 1);
+	ck_assert_uint_eq(m.route, 0);
+	ck_assert_int_eq(TR.n, 2);
+	ck_assert_int_eq(gwb_eval_route(T, 1, &r.rq, &m, S, NULL, NULL), 0);  /* no such route */
+
+	char buf[64];
+	ck_assert_int_eq(gwb_disasm_insn(T, 4, buf, sizeof buf), 2);
+	ck_assert_str_eq(buf, "PATH_EQ \"/x\"");
+	ck_assert_int_eq(gwb_disasm_insn(T, 2, buf, sizeof buf), 2);
+	ck_assert_str_eq(buf, "JF -> 6");
+	ck_assert_int_eq(gwb_disasm_insn(T, 6, buf, 4), 1);
+	ck_assert_str_eq(buf, "END");
+	ck_assert_int_eq(gwb_disasm_insn(T, 4, buf, 5), 2);
+	ck_assert_str_eq(buf, "PATH");
+	ck_assert_int_eq(gwb_disasm_insn(T, 9999, buf, sizeof buf), -1);
+	unload();
+}
+END_TEST
+
+/* ------------------------------------------------------ randomized self-check */
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)((rng_state >> 33) % n);
+}
+
+static const char *R_HOSTS[] = { "a.example.com", "b.example.com", "example.com", "x.org", "c.b.example.com" };
+static const char *R_WILDS[] = { "example.com", "b.example.com", "org", "com" };
+static const char *R_PATHS[] = { "/", "/a", "/a/", "/a/b", "/ab", "/b/c", "/a/b/c", "" };
+static const char *R_RES[] = { "^/a/(\\w+)$", "b", "^/(a|b)/?(c)?", "^$" };
+static const char *R_CIDRS[] = { "10.0.0.0/8", "10.1.0.0/16,::1/128", "2001:db8::/32", "0.0.0.0/0" };
+
+static tx *rnd_expr(int depth)
+{
+	uint32_t k = rnd(depth > 0 ? 17 : 14);
+	switch (k) {
+	case 0: return X_HOST(R_HOSTS[rnd(5)]);
+	case 1: return X_WILD(R_WILDS[rnd(4)]);
+	case 2: return X_PEQ(R_PATHS[rnd(8)]);
+	case 3: return X_PPRE(R_PATHS[rnd(8)]);
+	case 4: return X_RE(R_RES[rnd(4)], rnd(2));
+	case 5: return X_METHOD(1u + rnd(GWB_M_ALL));
+	case 6: return X_HEQ("X-A", rnd(2) ? "1" : "2");
+	case 7: return X_HHAS("X-B");
+	case 8: return X_QEQ("q", rnd(2) ? "1" : "a b");
+	case 9: return X_QHAS("f");
+	case 10: return X_CEQ("c", "1");
+	case 11: return X_CHAS("s");
+	case 12: return X_IP(R_CIDRS[rnd(4)]);
+	case 13: return X_ANY();
+	case 14: return X_NOT(rnd_expr(depth - 1));
+	case 15: return X_OR(rnd_expr(depth - 1), rnd_expr(depth - 1));
+	default: return X_AND(rnd_expr(depth - 1), rnd_expr(depth - 1));
+	}
+}
+
+/* mostly conjunctions that start with host/path/method, like real rules */
+static tx *rnd_route_expr(void)
+{
+	tx *e = rnd_expr(2);
+	if (rnd(3))
+		e = X_AND(X_PPRE(R_PATHS[rnd(8)]), e);
+	if (rnd(2))
+		e = X_AND(rnd(2) ? X_HOST(R_HOSTS[rnd(5)]) : X_WILD(R_WILDS[rnd(4)]), e);
+	if (rnd(3) == 0)
+		e = X_AND(X_METHOD(GWB_M_GET | GWB_M_POST), e);
+	if (rnd(4) == 0)
+		e = X_AND(rnd(2) ? X_PEQ(R_PATHS[rnd(8)]) : X_PPRE(R_PATHS[rnd(8)]), X_HOST(R_HOSTS[rnd(5)]));
+	return e;
+}
+
+static const char *Q_HOSTS[] = { "a.example.com", "B.Example.com:8080", "example.com", "x.org",
+                                 "c.b.example.com", "d.c.b.example.com", "y.org", "", "com", "[::1]:80",
+                                 ".example.com", "a.example.com.", "X.ORG:1" };
+static const char *Q_PATHS[] = { "/", "/a", "/a/", "/a/b", "/ab", "/b/c", "/a/b/c", "", "/a/bc", "/b", "/c" };
+static const char *Q_METHODS[] = { "GET", "POST", "PUT", "DELETE", "BREW" };
+static const char *Q_QUERIES[] = { "", "q=1", "q=a+b&f", "f=1&q=2", "x" };
+static const char *Q_IPS[] = { "", "10.1.2.3", "10.2.0.1", "192.0.2.1", "::1", "2001:db8::5" };
+
+START_TEST(random_self_check)
+{
+	const char *env = getenv("GWB_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+	unsigned combos = 0, hits = 0;
+	printf("random_self_check: seed %llu (GWB_SEED=... to replay)\n", (unsigned long long)seed);
+	rng_state = seed;
+	for (int round = 0; round < 400; round++) {
+		gwb_builder *b = gwb_builder_new();
+		int nr = 1 + (int)rnd(40);
+		char names[40][8];
+		for (int i = 0; i < nr; i++) {
+			snprintf(names[i], sizeof names[i], "r%d", i);
+			tu_route(b, names[i], rnd_route_expr(), rnd(10) == 0);
+		}
+		load_built(b);
+		for (int q = 0; q < 40; q++) {
+			tu_req r;
+			gwb_match m, lm;
+			tu_req_init(&r, Q_METHODS[rnd(5)], Q_HOSTS[rnd(13)], Q_PATHS[rnd(11)],
+			            Q_QUERIES[rnd(5)], Q_IPS[rnd(6)]);
+			if (rnd(2))
+				tu_req_hdr(&r, "X-A", rnd(2) ? "1" : "2");
+			if (rnd(2))
+				tu_req_hdr(&r, "X-B", "");
+			if (rnd(2))
+				tu_req_hdr(&r, "Cookie", rnd(2) ? "c=1; s=2" : "s");
+			uint32_t got = gwb_match_request(T, &r.rq, &m, S);
+			uint32_t want = tu_linear(T, &r.rq, &lm, S);
+			ck_assert_msg(got == want, "seed %llu round %d query %d: index says %u, linear %u",
+			              (unsigned long long)seed, round, q, got, want);
+			if (got != GWB_NONE) {
+				hits++;
+				ck_assert_msg(m.ncap == lm.ncap && memcmp(m.cap, lm.cap, sizeof m.cap) == 0,
+				              "seed %llu round %d query %d: captures differ",
+				              (unsigned long long)seed, round, q);
+			}
+			combos++;
+		}
+		unload();
+	}
+	printf("random_self_check: %u combinations, %u matched\n", combos, hits);
+	ck_assert_uint_ge(combos, 10000);
+	ck_assert_uint_gt(hits, combos / 10);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("gwb_match");
+	TCase *tc = tcase_create("match");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, hosts);
+	tcase_add_test(tc, paths);
+	tcase_add_test(tc, methods);
+	tcase_add_test(tc, predicates);
+	tcase_add_test(tc, boolean);
+	tcase_add_test(tc, first_match_across_groups);
+	tcase_add_test(tc, trace);
+	tcase_add_test(tc, random_self_check);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf ? EXIT_FAILURE : EXIT_SUCCESS;
+}
