@@ -14,7 +14,7 @@
 
 #include "lex.h"
 
-#define ARENA_CHUNK (64 * 1024)
+#define ARENA_CHUNK (256 * 1024)
 
 struct chunk {
 	struct chunk *next;
@@ -60,7 +60,7 @@ void arena_free(arena *a)
 	free(a);
 }
 
-void *arena_alloc(arena *a, size_t n)
+void *arena_raw(arena *a, size_t n)
 {
 	struct chunk *c = a->head;
 	void *p;
@@ -87,13 +87,20 @@ void *arena_alloc(arena *a, size_t n)
 	p = (char *)c->data + c->used;
 	c->used += n;
 	a->total += n;
+	return p;
+}
+
+void *arena_alloc(arena *a, size_t n)
+{
+	void *p = arena_raw(a, n);
+
 	memset(p, 0, n);
 	return p;
 }
 
 void *arena_memdup(arena *a, const void *src, size_t n)
 {
-	void *p = arena_alloc(a, n);
+	void *p = arena_raw(a, n);
 
 	if (n)
 		memcpy(p, src, n);
@@ -102,7 +109,7 @@ void *arena_memdup(arena *a, const void *src, size_t n)
 
 char *arena_strndup(arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p = arena_raw(a, n + 1);
 
 	memcpy(p, s, n);
 	p[n] = '\0';

@@ -27,6 +27,7 @@ typedef struct arena arena;
 arena *arena_new(void);
 void arena_free(arena *a);
 void *arena_alloc(arena *a, size_t n);            /* zeroed, 8-aligned */
+void *arena_raw(arena *a, size_t n);              /* not cleared, 8-aligned */
 char *arena_strndup(arena *a, const char *s, size_t n); /* NUL-terminated */
 void *arena_memdup(arena *a, const void *p, size_t n);
 size_t arena_used(const arena *a);                /* bytes handed out */

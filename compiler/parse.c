@@ -415,16 +415,16 @@ static uint32_t method_bit(parser *P)
 	return 0;
 }
 
-/* host == "a.example.com" | "*.example.com": lowercased and checked */
+/* host == "a.example.com" | "*.example.com": lowercased and checked. The
+ * string is the lexer's private copy of the token, lowercased in place. */
 static int check_host(parser *P, ast_expr *e, uint32_t span)
 {
-	char *h = arena_strndup(P->A, e->s, e->len);
+	char *h = (char *)e->s;
 	const char *star;
 
 	for (char *c = h; *c; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c | 0x20);
-	e->s = h;
 	if (e->len == 0) {
 		ERR(P, e->vpos, span, "empty host");
 		return 0;
@@ -967,7 +967,7 @@ static int read_file(parser *P, int fd, const struct stat *st, char **text, size
 		errno = EFBIG;
 		return -1;
 	}
-	buf = arena_alloc(P->A, size + 1);
+	buf = arena_raw(P->A, size + 1);
 	while (n < size) {
 		ssize_t r = read(fd, buf + n, size - n);
 		if (r < 0 && errno == EINTR)
@@ -1185,7 +1185,7 @@ int parse_text(const char *name, const char *text, size_t len, ast_file *out,
 
 	parser_init(&P, out, d, flags);
 	P.string_root = 1;
-	copy = arena_alloc(P.A, len + 1);
+	copy = arena_raw(P.A, len + 1);
 	if (len)
 		memcpy(copy, text, len);
 	copy[len] = '\0';

@@ -315,7 +315,7 @@ static void lex_string(lex_state *L, lex_token *t)
 	end = p;
 	L->cur = end + 1;
 	token(L, t, TK_STRING);
-	o = out = arena_alloc(L->a, (size_t)(end - L->tok));
+	o = out = arena_raw(L->a, (size_t)(end - L->tok));
 	for (p = L->tok + 1; p < end; p++) {
 		unsigned char c = *p;
 		if (c == '\\') {
