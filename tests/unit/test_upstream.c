@@ -3,7 +3,8 @@
  * parsing, every balancing algorithm's distribution, backups, exclusion,
  * passive ejection and recovery (on the clock we pass in: no sleeping),
  * sync keeping the state of persisting servers, admin overrides, dynamic
- * upstreams, and a multi-threaded stress of picks against swaps.
+ * upstreams, and a multi-threaded stress of picks against swaps. Tables are
+ * real ones, made with gwb's builder and loaded by its verifying loader.
  */
 #include <config.h>
 
@@ -31,70 +32,77 @@ typedef struct tups {
 	const tsrv *srv; size_t n;
 } tups;
 
-/* A stand-in for a loaded table: ups_sync only reads upstreams, servers
- * and strings through the gwb accessors, which this file provides. */
-struct gwb_table {
-	gwb_upstream *ups; uint32_t nups;
-	gwb_server *srv; uint32_t nsrv;
-	char **str; uint32_t nstr;
-};
-
-uint32_t gwb_nupstreams(const gwb_table *t) { return t->nups; }
-const gwb_upstream *gwb_upstream_at(const gwb_table *t, uint32_t i) { return &t->ups[i]; }
-const gwb_server *gwb_server_at(const gwb_table *t, uint32_t i) { return &t->srv[i]; }
-const char *gwb_str(const gwb_table *t, uint32_t idx, size_t *len)
+/* A real table: the upstreams through gwb's builder, one route proxying to
+ * each (as gwc emits), finished, then loaded and verified by gwb_load_mem. */
+static uint32_t bstr(gwb_builder *b, const char *s)
 {
-	if (len)
-		*len = strlen(t->str[idx]);
-	return t->str[idx];
-}
-
-static uint32_t tstr(gwb_table *t, const char *s)
-{
-	t->str = realloc(t->str, (t->nstr + 1) * sizeof *t->str);
-	ck_assert_ptr_nonnull(t->str);
-	t->str[t->nstr] = strdup(s);
-	return t->nstr++;
+	return gwb_b_str(b, s, strlen(s));
 }
 
 static gwb_table *mk_table(const tups *u, size_t n)
 {
-	gwb_table *t = calloc(1, sizeof *t);
-	size_t ns = 0;
-	for (size_t i = 0; i < n; i++)
-		ns += u[i].n;
-	t->ups = calloc(n + 1, sizeof *t->ups);
-	t->srv = calloc(ns + 1, sizeof *t->srv);
-	tstr(t, "");
+	gwb_builder *b = gwb_builder_new();
+	uint32_t idx[8];
+	char err[256] = "";
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_le(n, 8);
 	for (size_t i = 0; i < n; i++) {
-		gwb_upstream *g = &t->ups[t->nups++];
-		g->name = tstr(t, u[i].name);
-		g->balance = u[i].balance;
-		g->flags = u[i].flags;
-		g->retries = 1;
-		g->retry_on = GWB_RETRY_CONNECT;
-		g->server_first = t->nsrv;
-		g->server_count = (uint32_t)u[i].n;
+		gwb_upstream g;
+		gwb_server sv[8];
+		memset(&g, 0, sizeof g);
+		memset(sv, 0, sizeof sv);
+		ck_assert_uint_le(u[i].n, 8);
+		g.name = bstr(b, u[i].name);
+		g.balance = u[i].balance;
+		g.flags = u[i].flags;
+		g.keepalive = 16;
+		g.connect_timeout_ms = 1000;
+		g.read_timeout_ms = 5000;
+		g.retries = 1;
+		g.retry_on = GWB_RETRY_CONNECT;
 		for (size_t k = 0; k < u[i].n; k++) {
-			gwb_server *s = &t->srv[t->nsrv++];
-			s->addr = tstr(t, u[i].srv[k].addr);
-			s->weight = u[i].srv[k].weight ? u[i].srv[k].weight : 1;
-			s->max_fails = u[i].srv[k].max_fails;
-			s->fail_timeout_ms = u[i].srv[k].fail_timeout_ms;
-			s->flags = u[i].srv[k].flags;
+			sv[k].addr = bstr(b, u[i].srv[k].addr);
+			sv[k].weight = u[i].srv[k].weight ? u[i].srv[k].weight : 1;
+			sv[k].max_fails = u[i].srv[k].max_fails;
+			sv[k].fail_timeout_ms = u[i].srv[k].fail_timeout_ms;
+			sv[k].flags = u[i].srv[k].flags;
 		}
+		idx[i] = gwb_b_upstream(b, &g, sv, u[i].n);
+		ck_assert_uint_ne(idx[i], GWB_NONE);
 	}
+	for (size_t i = 0; i < n; i++) {
+		char path[32];
+		snprintf(path, sizeof path, "/%zu/", i);
+		gwb_b_route_begin(b, bstr(b, u[i].name), bstr(b, "test.gwr"),
+		                  (uint32_t)i + 1, 1);
+		uint32_t a[2] = { bstr(b, path), 0 };
+		gwb_b_emit(b, GWB_OP_PATH_PREFIX, a);
+		gwb_b_emit(b, GWB_OP_END, NULL);
+		gwb_b_match_done(b);
+		gwb_b_phase(b, GWB_PH_CONTENT);
+		a[0] = idx[i];
+		a[1] = 0;
+		gwb_b_emit(b, GWB_OP_PROXY, a);
+		gwb_index_key k = { GWB_HOST_ANY, GWB_PATH_PREFIX, GWB_M_ALL, 0,
+		                    bstr(b, path), 1 };
+		gwb_b_route_key(b, &k);
+		gwb_b_route_end(b);
+	}
+	uint8_t *out = NULL;
+	size_t len = 0;
+	if (gwb_builder_finish(b, &out, &len, err, sizeof err) != 0)
+		ck_abort_msg("builder: %s", err);
+	gwb_builder_free(b);
+	gwb_table *t = gwb_load_mem(out, len, err, sizeof err);
+	free(out);
+	if (!t)
+		ck_abort_msg("loader: %s", err);
 	return t;
 }
 
 static void free_table(gwb_table *t)
 {
-	for (uint32_t i = 0; i < t->nstr; i++)
-		free(t->str[i]);
-	free(t->str);
-	free(t->ups);
-	free(t->srv);
-	free(t);
+	gwb_free(t);
 }
 
 /* a registry synced with one upstream "u" */
