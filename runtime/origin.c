@@ -50,7 +50,7 @@ struct origin {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	or_timer *timers; size_t ntimers, captimers;
-	int stopping;
+	atomic_int stopping;         /* set under mu; read without it */
 };
 
 enum or_ep {
@@ -106,11 +106,18 @@ static int or_timer_add(origin *o, struct MHD_Connection *c, uint64_t due_ms)
 	return rc;
 }
 
-static void or_suspend_until(origin *o, struct MHD_Connection *c, uint64_t due_ms)
+/* 0 suspended; -1 when the origin is stopping: then the caller must not
+ * wait (answer or cut now), or a resumed connection would suspend again */
+static int or_suspend_until(origin *o, struct MHD_Connection *c, uint64_t due_ms)
 {
+	if (atomic_load(&o->stopping))
+		return -1;
 	MHD_suspend_connection(c);
-	if (or_timer_add(o, c, due_ms) < 0)
+	if (or_timer_add(o, c, due_ms) < 0) {
 		MHD_resume_connection(c);
+		return -1;
+	}
+	return 0;
 }
 
 static void *or_timer_main(void *arg)
@@ -249,10 +256,9 @@ static ssize_t or_delay_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	} else {
 		if (!d->due_ms)
 			d->due_ms = or_now_ms() + d->ms;
-		if (or_now_ms() < d->due_ms) {
-			or_suspend_until(d->o, d->conn, d->due_ms);
-			return 0;
-		}
+		if (or_now_ms() < d->due_ms)
+			return or_suspend_until(d->o, d->conn, d->due_ms) == 0
+			       ? 0 : MHD_CONTENT_READER_END_WITH_ERROR;
 	}
 	size_t n = end - (size_t)pos < max ? end - (size_t)pos : max;
 	memcpy(buf, or_delay_body + pos, n);
@@ -636,10 +642,8 @@ static enum MHD_Result or_handler(void *cls, struct MHD_Connection *c, const cha
 	if (r->ep == EP_SLOW && !r->bad_arg) {
 		if (!r->due_ms)
 			r->due_ms = or_now_ms() + r->arg;
-		if (or_now_ms() < r->due_ms) {
-			or_suspend_until(o, c, r->due_ms);
+		if (or_now_ms() < r->due_ms && or_suspend_until(o, c, r->due_ms) == 0)
 			return MHD_YES;
-		}
 	}
 	return or_respond(r, c, method, version);
 }
@@ -703,6 +707,7 @@ origin *origin_start(const char *name, const char *host, int port, int threads,
 	o->name = strdup(name ? name : "origin");
 	atomic_init(&o->count, 0);
 	atomic_init(&o->health, 200);
+	atomic_init(&o->stopping, 0);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -763,7 +768,7 @@ void origin_stop(origin *o)
 	/* every suspended connection must be resumed before MHD_stop_daemon:
 	 * the timer thread resumes all it holds; later suspends resume at once */
 	pthread_mutex_lock(&o->mu);
-	o->stopping = 1;
+	atomic_store(&o->stopping, 1);
 	pthread_cond_signal(&o->cv);
 	pthread_mutex_unlock(&o->mu);
 	if (o->timer_started)

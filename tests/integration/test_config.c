@@ -3,10 +3,12 @@
  * configuration and table; exit 1, with the message naming FILE:LINE:COL,
  * for broken YAML, bad values, unknown keys, a non-loopback admin without
  * a token, and a missing or garbage table. Also checks that the shipped
- * examples (examples/gateway.yaml, examples/demo.yaml) pass `gwd -t`.
+ * examples (examples/gateway.yaml, examples/demo.yaml) pass `gwd -t`, and
+ * that gwd runs (answers, proxies, stops on TERM) with a checked config.
  */
 #include <config.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +174,35 @@ START_TEST(missing_config)
 }
 END_TEST
 
+/* The configuration checked by -t is the one gwd runs with: start it with
+ * the harness, answer from the table and proxy to an origin, stop. */
+START_TEST(runs_what_it_checked)
+{
+	origin *o = gwt_origin("a");
+	int port = gwt_free_port();
+	gwt_writef("rules.gwr",
+		"upstream a {\n    server 127.0.0.1:%d;\n}\n\n"
+		"route api {\n    match path ^= \"/echo\";\n    proxy a;\n}\n\n%s",
+		origin_port(o), rules);
+	gwt_compile("rules.gwr");
+	gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nthreads: 1\n"
+	           "admin: {listen: 'off'}\ndrain_timeout: 2s\n", port);
+	const char *out, *err;
+	ck_assert_msg(gwd_t("gw.yaml", &out, &err) == 0, "%s", err);
+	gwt_proc *gwd = gwt_gwd("gw.yaml", port);
+	gwt_resp *r = gwt_get(gwt_url(port, "/hello"));
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_str_eq(r->body, "hello\n");
+	r = gwt_get(gwt_url(port, "/echo/x?q=1"));
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_str_eq(gwt_hdr(r, "X-Origin-Name"), "a");
+	ck_assert_str_eq(gwt_echo_str(r, "path"), "/echo/x");
+	ck_assert_str_eq(gwt_echo_str(r, "query"), "q=1");
+	ck_assert_uint_eq(origin_count(o), 1);
+	ck_assert_int_eq(gwt_stop(gwd, SIGTERM, 5000), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ examples */
 
 static const char *src_file(const char *rel, size_t *len)
@@ -239,6 +270,7 @@ int main(void)
 	tcase_add_test(t, missing_table);
 	tcase_add_test(t, garbage_table);
 	tcase_add_test(t, missing_config);
+	tcase_add_test(t, runs_what_it_checked);
 	tcase_add_test(t, example_demo_yaml);
 	tcase_add_test(t, example_gateway_yaml);
 	suite_add_tcase(s, t);

@@ -312,6 +312,33 @@ START_TEST(delay_body)
 }
 END_TEST
 
+/* origin_stop does not wait for the timers of waiting requests */
+START_TEST(stop_with_waiting_requests)
+{
+	origin *x = gwt_origin("x");
+	gwt_forget_origin(x);
+	gwt_req slow = { .url = gwt_strf("http://127.0.0.1:%d/slow/5000", origin_port(x)) };
+	gwt_req delay = { .url = gwt_strf("http://127.0.0.1:%d/delay-body/5000", origin_port(x)) };
+	pthread_t t1, t2;
+	ck_assert_int_eq(pthread_create(&t1, NULL, slow_request, &slow), 0);
+	ck_assert_int_eq(pthread_create(&t2, NULL, slow_request, &delay), 0);
+	gwt_sleep_ms(300);
+	uint64_t t0 = gwt_now_ms();
+	origin_stop(x);
+	uint64_t took = gwt_now_ms() - t0;
+	void *r1, *r2;
+	pthread_join(t1, &r1);
+	pthread_join(t2, &r2);
+	ck_assert_msg(took < 1000, "origin_stop took %llu ms", (unsigned long long)took);
+	ck_assert_uint_lt(gwt_now_ms() - t0, 2000);
+	/* the body that was waiting is cut, never completed */
+	gwt_resp *d = r2;
+	ck_assert_int_ne(d->curl_code, 0);
+	ck_assert_str_eq(d->body, "first\n");
+	(void)r1;
+}
+END_TEST
+
 /* --------------------------------------------------- HTTP client, raw */
 
 START_TEST(keep_alive)
@@ -586,6 +613,7 @@ int main(void)
 	tcase_add_test(t, close_without_response);
 	tcase_add_test(t, slow_does_not_block_others);
 	tcase_add_test(t, delay_body);
+	tcase_add_test(t, stop_with_waiting_requests);
 	tcase_add_test(t, keep_alive);
 	tcase_add_test(t, raw_socket);
 	tcase_add_test(t, gw_origin_program);
