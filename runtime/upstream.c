@@ -954,7 +954,7 @@ static ups_upstream *upstream_new(ups_registry *r, const char *name)
 }
 
 static int prep_one(ups_registry *r, const gwb_table *t, uint32_t i,
-                    prep *pv, size_t np)
+                    prep *pv, size_t np, char *err, size_t errlen)
 {
 	prep *p = &pv[np];
 	const gwb_upstream *g = gwb_upstream_at(t, i);
@@ -963,32 +963,34 @@ static int prep_one(ups_registry *r, const gwb_table *t, uint32_t i,
 
 	p->g = g;
 	for (size_t j = 0; j < np; j++)
-		if (strcmp(pv[j].u->name, name) == 0)
-			return -1;              /* duplicate name: not a valid table */
+		if (strcmp(pv[j].u->name, name) == 0) {
+			set_err(err, errlen, "duplicate upstream '%s'", name);
+			return -1;
+		}
 	p->u = find_in(r->all, r->nall, name);
 	if (!p->u) {
 		if (!(p->u = upstream_new(r, name)))
-			return -1;
+			goto oom;
 		p->fresh = true;
 	}
-	if (g->server_count) {
-		p->tbl = calloc(g->server_count, sizeof *p->tbl);
-		if (!p->tbl)
-			return -1;
-	}
+	if (g->server_count && !(p->tbl = calloc(g->server_count, sizeof *p->tbl)))
+		goto oom;
 	for (uint32_t k = 0; k < g->server_count; k++) {
 		const gwb_server *gs = gwb_server_at(t, g->server_first + k);
+		char e[160];
 		if (spec_init(&p->tbl[k], gwb_str(t, gs->addr, &len), gs->weight,
 		              gs->max_fails, gs->fail_timeout_ms,
 		              (gs->flags & GWB_SRV_BACKUP) != 0,
-		              (gs->flags & GWB_SRV_HTTPS) != 0, NULL, 0) < 0)
+		              (gs->flags & GWB_SRV_HTTPS) != 0, e, sizeof e) < 0) {
+			set_err(err, errlen, "upstream '%s': %s", name, e);
 			return -1;
+		}
 		p->ntbl = k + 1;
 	}
 	const gwb_upstream *cur = atomic_load(&p->u->opts);
 	if (!cur || memcmp(cur, g, sizeof *g) != 0) {
 		if (!(p->ov = calloc(1, sizeof *p->ov)))
-			return -1;
+			goto oom;
 		p->ov->o = *g;
 	}
 	const spec *want = p->u->has_ovr ? p->u->ovr : p->tbl;
@@ -996,11 +998,19 @@ static int prep_one(ups_registry *r, const gwb_table *t, uint32_t i,
 	snap *old = atomic_load(&p->u->cur);
 	if (!snap_same(old, want, nwant, g->balance) &&
 	    !(p->ns = snap_build(old, want, nwant, g->balance)))
-		return -1;
+		goto oom;
 	return 0;
+oom:
+	set_err(err, errlen, "upstream '%s': out of memory", name);
+	return -1;
 }
 
 int ups_sync(ups_registry *r, const gwb_table *t)
+{
+	return ups_sync_ex(r, t, NULL, 0);
+}
+
+int ups_sync_ex(ups_registry *r, const gwb_table *t, char *err, size_t errlen)
 {
 	uint32_t n = gwb_nupstreams(t);
 	prep *pv = calloc(n ? n : 1, sizeof *pv);
@@ -1009,13 +1019,14 @@ int ups_sync(ups_registry *r, const gwb_table *t)
 	size_t np = 0, nfresh = 0;
 	int rc = -1;
 
+	set_err(err, errlen, "out of memory");
 	if (!pv || !m)
 		goto out_nolock;
 	if (n && !(m->v = malloc(n * sizeof *m->v)))
 		goto out_nolock;
 	pthread_mutex_lock(&r->mu);
 	for (uint32_t i = 0; i < n; i++) {
-		int e = prep_one(r, t, i, pv, np);
+		int e = prep_one(r, t, i, pv, np, err, errlen);
 		if (pv[np].u)
 			np++;
 		if (e < 0)
@@ -1024,8 +1035,10 @@ int ups_sync(ups_registry *r, const gwb_table *t)
 	}
 	if (nfresh) {
 		all = malloc((r->nall + nfresh) * sizeof *all);
-		if (!all)
+		if (!all) {
+			set_err(err, errlen, "out of memory");
 			goto out;
+		}
 	}
 
 	/* commit: nothing below can fail */
@@ -1070,6 +1083,7 @@ int ups_sync(ups_registry *r, const gwb_table *t)
 	wait_unpinned(&r->pin);
 	free(oldm->v);
 	free(oldm);
+	set_err(err, errlen, "%s", "");
 	rc = 0;
 out:
 	pthread_mutex_unlock(&r->mu);

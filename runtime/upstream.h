@@ -92,6 +92,10 @@ typedef struct ups_server_spec {
 #define UPS_MAX_WEIGHT 1000000u
 int ups_set_servers_ex(ups_upstream *u, const ups_server_spec *v, size_t n,
                        char *err, size_t errlen);
+/* ups_sync with the reason of a failure in err ("upstream 'api': bad
+ * address 'h:' (empty port)", "duplicate upstream 'x'"); all-or-nothing:
+ * on -1 the registry is unchanged */
+int ups_sync_ex(ups_registry *r, const gwb_table *t, char *err, size_t errlen);
 /* 1 while an admin override replaces the table's list */
 int ups_has_override(ups_upstream *u);
 /* calls fn for every upstream of the last synced table, in name order,

@@ -728,6 +728,9 @@ START_TEST(sync_upstreams_come_and_go)
 	tups dup[] = { { "x", 0, 0, s, 1 }, { "x", 0, 0, s, 1 } };
 	t = mk_table(dup, 2);
 	ck_assert_int_eq(ups_sync(r, t), -1);
+	char err[128];
+	ck_assert_int_eq(ups_sync_ex(r, t, err, sizeof err), -1);
+	ck_assert_str_eq(err, "duplicate upstream 'x'");
 	free_table(t);
 	ck_assert_ptr_null(ups_find(r, "x"));
 	ck_assert_ptr_eq(ups_find(r, "alpha"), alpha);
@@ -735,9 +738,17 @@ START_TEST(sync_upstreams_come_and_go)
 	static const tsrv bad[] = { { "h:", 1, 1, 1000, 0 } };
 	tups b1[] = { { "y", 0, 0, bad, 1 } };
 	t = mk_table(b1, 1);
-	ck_assert_int_eq(ups_sync(r, t), -1);
+	ck_assert_int_eq(ups_sync_ex(r, t, err, sizeof err), -1);
+	ck_assert_str_eq(err, "upstream 'y': bad address 'h:' (empty port)");
 	free_table(t);
 	ck_assert_ptr_eq(ups_find(r, "alpha"), alpha);
+	ck_assert_ptr_null(ups_find(r, "y"));
+	t = mk_table(v2, 1);
+	ck_assert_int_eq(ups_sync_ex(r, t, err, sizeof err), 0);
+	ck_assert_str_eq(err, "");
+	free_table(t);
+	ck_assert_ptr_null(ups_find(r, "alpha"));
+	ck_assert_ptr_nonnull(ups_find(r, "beta"));
 	ups_registry_free(r);
 }
 END_TEST
