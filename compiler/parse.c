@@ -34,6 +34,13 @@
 
 #define MAX_INCLUDE_DEPTH 64
 #define MAX_SOURCE_SIZE   ((size_t)256 << 20)
+/* blocks, parentheses, calls and `not`s nested deeper than this are an
+ * error: the parser recurses on them and must not run out of stack on
+ * hostile input (real rule files nest 2 or 3 deep) */
+#define MAX_NEST          200
+/* nodes in one match expression: `a or b or ...` is parsed by a loop but
+ * makes a left-deep tree that later passes walk recursively */
+#define MAX_EXPR_NODES    1000
 
 /* ------------------------------------------------------- scratch stacks */
 typedef struct stack {
@@ -91,6 +98,9 @@ typedef struct parser {
 	size_t ninc;
 	int string_root;        /* parse_string: root includes resolve from cwd */
 	int unterminated;       /* an unclosed block was reported; outer blocks stay quiet */
+	int nest;               /* current recursion depth, against MAX_NEST */
+	int nest_reported;
+	size_t nexpr;           /* nodes of the current match expression */
 	/* the run of whole-line comments just above the current token */
 	const char *cmt_start, *cmt_end;
 	uint32_t cmt_first, cmt_last;
@@ -190,6 +200,20 @@ static ast_pos after_prev(const parser *P)
 	return p;
 }
 
+/* enter one level of nesting; 0 (reported once) when too deep */
+static int nest_in(parser *P, const lex_token *t)
+{
+	if (P->nest >= MAX_NEST) {
+		if (!P->nest_reported)
+			ERR(P, t->pos, t->len ? t->len : 1,
+			    "nested too deeply (the limit is %d levels)", MAX_NEST);
+		P->nest_reported = 1;
+		return 0;
+	}
+	P->nest++;
+	return 1;
+}
+
 /* Recovery: skip to the end of the current statement — a ';' at this
  * level (consumed), a block (consumed), or the '}' closing the enclosing
  * block (left for it). */
@@ -264,6 +288,8 @@ static int parse_list(parser *P, ast_pos open, ast_value **args, size_t *nargs)
 	size_t base = P->vals.n;
 	ast_value v;
 
+	if (!nest_in(P, &P->prev))
+		return 0;
 	if (P->tok.kind != TK_RPAREN) {
 		for (;;) {
 			if (!parse_value(P, &v))
@@ -287,9 +313,11 @@ static int parse_list(parser *P, ast_pos open, ast_value **args, size_t *nargs)
 	}
 	next(P);
 	*args = st_take(P->A, &P->vals, base, nargs);
+	P->nest--;
 	return 1;
 fail:
 	P->vals.n = base;
+	P->nest--;
 	return 0;
 }
 
@@ -361,6 +389,7 @@ static const char *const match_words[] = {
 static ast_expr *new_expr(parser *P, enum ast_ekind k, ast_pos pos)
 {
 	ast_expr *e = arena_alloc(P->A, sizeof *e);
+	P->nexpr++;
 	e->kind = k;
 	e->pos = pos;
 	return e;
@@ -496,8 +525,12 @@ static ast_expr *parse_primary(parser *P)
 
 	if (t->kind == TK_LPAREN) {
 		ast_pos open = t->pos;
+		if (!nest_in(P, t))
+			return NULL;
 		next(P);
-		if (!(e = parse_or(P)))
+		e = parse_or(P);
+		P->nest--;
+		if (!e)
 			return NULL;
 		if (P->tok.kind != TK_RPAREN) {
 			if (P->tok.kind == TK_ERROR)
@@ -651,10 +684,12 @@ static ast_expr *parse_not(parser *P)
 {
 	if (is_word(&P->tok, "not")) {
 		ast_expr *e = new_expr(P, AE_NOT, P->tok.pos);
-		next(P);
-		if (!(e->a = parse_not(P)))
+		if (!nest_in(P, &P->tok))
 			return NULL;
-		return e;
+		next(P);
+		e->a = parse_not(P);
+		P->nest--;
+		return e->a ? e : NULL;
 	}
 	return parse_primary(P);
 }
@@ -709,7 +744,14 @@ static void parse_match(parser *P, struct ctx *c)
 	if (in_route && it->nmatch == 1)
 		it->match_pos = pos;
 	next(P);
+	P->nexpr = 0;
 	if (!(e = parse_or(P))) {
+		skip_stmt(P);
+		return;
+	}
+	if (P->nexpr > MAX_EXPR_NODES) {
+		ERR(P, pos, 5, "match expression too long (the limit is %d conditions and operators)",
+		    MAX_EXPR_NODES);
 		skip_stmt(P);
 		return;
 	}
@@ -804,10 +846,13 @@ static void parse_directive(parser *P, struct ctx *c)
 		next(P);
 	} else if (P->tok.kind == TK_LBRACE) {
 		struct ctx inner = { c->item, c->depth + 1 };
+		if (!nest_in(P, &P->tok))
+			goto fail;
 		dr.args = st_take(P->A, &P->vals, vbase, &dr.nargs);
 		dr.opts = st_take(P->A, &P->opts, obase, &dr.nopts);
 		dr.has_block = 1;
 		parse_block(P, &inner, &dr.block, &dr.nblock);
+		P->nest--;
 		st_push(&P->dirs, &dr);
 		return;
 	} else {

@@ -557,6 +557,41 @@ START_TEST(t_lexer_error_no_cascade)
 }
 END_TEST
 
+/* hostile nesting is an error, not a stack overflow */
+static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+	char *s = malloc(hl + ul * n + tl + 1), *p = s;
+
+	memcpy(p, head, hl);
+	p += hl;
+	for (size_t i = 0; i < n; i++, p += ul)
+		memcpy(p, unit, ul);
+	memcpy(p, tail, tl + 1);
+	return s;
+}
+
+START_TEST(t_err_limits)
+{
+	static const struct { const char *head, *unit, *tail, *msg; unsigned col; } c[] = {
+		{ "route a { match ", "(", "any", "nested too deeply", 217 },
+		{ "route a { match ", "not ", "any;", "nested too deeply", 817 },
+		{ "route a { x ", "f(", "1", "nested too deeply", 414 },
+		{ "route a { ", "x { ", "", "nested too deeply", 813 },
+		{ "route a { match any", " or any", "; }", "match expression too long", 11 },
+	};
+
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		char *src = repeat(c[i].head, c[i].unit, i == 4 ? 600 : 100000, c[i].tail);
+		struct parsed *x = parse_s(src);
+		ck_assert_int_ge(x->nerr, 1);
+		err_at(x, 0, "t.gwr", 1, c[i].col, c[i].msg);
+		parsed_free(x);
+		free(src);
+	}
+}
+END_TEST
+
 /* -------------------------------------------------------------- include */
 START_TEST(t_include_glob_order)
 {
@@ -727,6 +762,7 @@ static Suite *parse_suite(void)
 	tcase_add_test(e, t_err_missing_semicolons);
 	tcase_add_test(e, t_err_syntax_misc);
 	tcase_add_test(e, t_lexer_error_no_cascade);
+	tcase_add_test(e, t_err_limits);
 	tcase_add_test(i, t_include_glob_order);
 	tcase_add_test(i, t_include_from_string_uses_cwd);
 	tcase_add_test(g, t_diag_text_format);
