@@ -981,7 +981,8 @@ static const struct dirspec *find_spec(const ast_directive *d, unsigned place,
 	*other = NULL;
 	for (size_t i = 0; i < NDIRS; i++) {
 		const struct dirspec *sp = &dirs[i];
-		if (strcmp(sp->name, d->name) != 0)
+		/* first byte first: this runs for every directive of 100k routes */
+		if (sp->name[0] != d->name[0] || strcmp(sp->name, d->name) != 0)
 			continue;
 		if (!(sp->places & place)) {
 			if (!*other)

@@ -356,15 +356,21 @@ enum { HK_NONE, HK_EXACT, HK_WILD };
 enum { PK_NONE, PK_EXACT, PK_PREFIX, PK_RE };
 
 typedef struct bucket {
-	uint64_t h;
 	uint8_t hk, pk;
 	const char *host; size_t hl;
 	const char *path; size_t pl;
 	conj **v; size_t n, cap;
 } bucket;
 
+/* open addressing over compact slots (hash + bucket number) so that the
+ * table probed millions of times stays small; a second set holds the host
+ * keys present, so a host suffix nobody filed is skipped with one probe */
+typedef struct slot { uint64_t h; uint32_t b; uint32_t used; } slot;
+
 typedef struct index {
-	bucket *b; size_t cap, n;
+	slot *s; size_t cap;
+	bucket *b; size_t n, bcap;
+	uint64_t *hosts; size_t hcap, hn;    /* host-key hashes, 0 = empty */
 } index_t;
 
 static uint64_t mix(uint64_t hh, uint64_t ph)
@@ -377,7 +383,8 @@ static uint64_t mix(uint64_t hh, uint64_t ph)
 static uint64_t hhash(int hk, const char *s, size_t n)
 {
 	unsigned char k = (unsigned char)hk;
-	return sema_hash(s, n, sema_hash(&k, 1, 0));
+	uint64_t h = sema_hash(s, n, sema_hash(&k, 1, 0));
+	return h ? h : 1;
 }
 
 /* FNV-1a continued byte by byte for path prefixes */
@@ -400,53 +407,112 @@ static uint64_t phash(int pk, const char *s, size_t n)
 	return h;
 }
 
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n, sz);
+	if (!p) {
+		perror("gwc");
+		abort();
+	}
+	return p;
+}
+
+static int host_known(const index_t *ix, uint64_t hh)
+{
+	if (!ix->hcap)
+		return 0;
+	for (size_t i = hh & (ix->hcap - 1);; i = (i + 1) & (ix->hcap - 1)) {
+		if (ix->hosts[i] == hh)
+			return 1;
+		if (!ix->hosts[i])
+			return 0;
+	}
+}
+
+static void host_add(index_t *ix, uint64_t hh)
+{
+	if (host_known(ix, hh))
+		return;
+	if (2 * (ix->hn + 1) > ix->hcap) {
+		size_t ncap = ix->hcap ? 2 * ix->hcap : 64;
+		uint64_t *nv = xcalloc(ncap, sizeof *nv);
+		for (size_t i = 0; i < ix->hcap; i++) {
+			if (!ix->hosts[i])
+				continue;
+			size_t j = ix->hosts[i] & (ncap - 1);
+			while (nv[j])
+				j = (j + 1) & (ncap - 1);
+			nv[j] = ix->hosts[i];
+		}
+		free(ix->hosts);
+		ix->hosts = nv;
+		ix->hcap = ncap;
+	}
+	size_t j = hh & (ix->hcap - 1);
+	while (ix->hosts[j])
+		j = (j + 1) & (ix->hcap - 1);
+	ix->hosts[j] = hh;
+	ix->hn++;
+}
+
 static bucket *ix_find(index_t *ix, uint64_t h, int hk, const char *host, size_t hl, int pk,
                        const char *path, size_t pl, int create)
 {
 	if (create && 2 * (ix->n + 1) > ix->cap) {
 		size_t ncap = ix->cap ? 2 * ix->cap : 256;
-		bucket *nb = calloc(ncap, sizeof *nb);
-		if (!nb) {
-			perror("gwc");
-			abort();
-		}
+		slot *ns = xcalloc(ncap, sizeof *ns);
 		for (size_t i = 0; i < ix->cap; i++) {
-			if (!ix->b[i].v)
+			if (!ix->s[i].used)
 				continue;
-			size_t j = ix->b[i].h & (ncap - 1);
-			while (nb[j].v)
+			size_t j = ix->s[i].h & (ncap - 1);
+			while (ns[j].used)
 				j = (j + 1) & (ncap - 1);
-			nb[j] = ix->b[i];
+			ns[j] = ix->s[i];
 		}
-		free(ix->b);
-		ix->b = nb;
+		free(ix->s);
+		ix->s = ns;
 		ix->cap = ncap;
 	}
 	if (!ix->cap)
 		return NULL;
 	size_t mask = ix->cap - 1;
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		bucket *b = &ix->b[i];
-		if (!b->v) {
+		slot *sl = &ix->s[i];
+		if (!sl->used) {
 			if (!create)
 				return NULL;
-			b->h = h;
+			if (ix->n == ix->bcap) {
+				ix->bcap = ix->bcap ? 2 * ix->bcap : 256;
+				bucket *nb = realloc(ix->b, ix->bcap * sizeof *nb);
+				if (!nb) {
+					perror("gwc");
+					abort();
+				}
+				ix->b = nb;
+			}
+			bucket *b = &ix->b[ix->n];
 			b->hk = (uint8_t)hk;
 			b->pk = (uint8_t)pk;
 			b->host = host;
 			b->hl = hl;
 			b->path = path;
 			b->pl = pl;
+			b->n = 0;
 			b->cap = 4;
 			b->v = malloc(b->cap * sizeof *b->v);
 			if (!b->v) {
 				perror("gwc");
 				abort();
 			}
-			ix->n++;
+			sl->h = h;
+			sl->b = (uint32_t)ix->n++;
+			sl->used = 1;
 			return b;
 		}
-		if (b->h == h && b->hk == hk && b->pk == pk && b->hl == hl && b->pl == pl &&
+		if (sl->h != h)
+			continue;
+		bucket *b = &ix->b[sl->b];
+		if (b->hk == hk && b->pk == pk && b->hl == hl && b->pl == pl &&
 		    (hl == 0 || memcmp(b->host, host, hl) == 0) &&
 		    (pl == 0 || memcmp(b->path, path, pl) == 0))
 			return b;
@@ -482,8 +548,9 @@ static void ix_add(index_t *ix, conj *c)
 	const char *h, *p;
 	size_t hl, pl;
 	conj_key(c, &hk, &h, &hl, &pk, &p, &pl);
-	uint64_t hh = mix(hhash(hk, h, hl), phash(pk, p, pl));
-	bucket *b = ix_find(ix, hh, hk, h, hl, pk, p, pl, 1);
+	uint64_t hkey = hhash(hk, h, hl);
+	host_add(ix, hkey);
+	bucket *b = ix_find(ix, mix(hkey, phash(pk, p, pl)), hk, h, hl, pk, p, pl, 1);
 	if (b->n == b->cap) {
 		b->cap *= 2;
 		conj **nv = realloc(b->v, b->cap * sizeof *nv);
@@ -526,6 +593,8 @@ static void probe_paths(index_t *ix, search *s, int hk, const char *h, size_t hl
 {
 	const conj *c = s->target;
 	uint64_t hh = hhash(hk, h, hl);
+	if (!host_known(ix, hh))
+		return;
 	probe(ix, s, hk, h, hl, hh, PK_NONE, "", 0, phash(PK_NONE, "", 0));
 	for (uint32_t i = 0; i < c->n; i++) {
 		const atom *a = &c->v[i];
@@ -575,7 +644,8 @@ static void find_cover(index_t *ix, search *s)
 void shadow_check(const ast_file *f, diag_ctx *d)
 {
 	arena ar = { NULL };
-	index_t ix = { NULL, 0, 0 };
+	index_t ix;
+	memset(&ix, 0, sizeof ix);
 	sdnf *tmp = malloc(sizeof *tmp);
 	conj *mine = malloc(MAX_DISJ * sizeof *mine);
 	if (!tmp || !mine) {
@@ -637,9 +707,11 @@ void shadow_check(const ast_file *f, diag_ctx *d)
 		for (size_t i = 0; i < n; i++)
 			ix_add(&ix, &keep[i]);
 	}
-	for (size_t i = 0; i < ix.cap; i++)
+	for (size_t i = 0; i < ix.n; i++)
 		free(ix.b[i].v);
 	free(ix.b);
+	free(ix.s);
+	free(ix.hosts);
 	arena_free(&ar);
 	free(tmp);
 	free(mine);
