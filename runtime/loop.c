@@ -1,0 +1,255 @@
+/*
+ * loop.c — one worker's event loop: its own epoll holding its
+ * libmicrohttpd daemons' epoll fds, libcurl's sockets and a wake-up
+ * eventfd. One iteration:
+ *
+ *   epoll_wait (timeout: curl's timer, MHD's timeout, our sweeps)
+ *   -> curl_multi_socket_action for each ready curl socket
+ *   -> completions (curl_multi_info_read)
+ *   -> MHD_run (only if MHD has something: its fd ready, a connection
+ *      resumed, or a timeout due)
+ *   -> deferred curl unpauses
+ *   -> curl_multi_socket_action(CURL_SOCKET_TIMEOUT) if handles were added
+ *      during MHD_run, so requests started in this iteration go out now in
+ *      one batch
+ *   -> sweeps (head timeouts, upstream read timeouts) a few times a second
+ */
+#include <config.h>   /* <>: autoconf's; "config.h" here is gwd's */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "log.h"
+#include "reload.h"
+
+#define TAG_MHD  1ull
+#define TAG_CURL 2ull
+#define TAG_WAKE 3ull
+#define SWEEP_MS 100
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void update_table(gw_worker *w)
+{
+	if (reload_generation() == w->gen)
+		return;
+	gw_tab *t = reload_acquire();
+	if (!t)
+		return;
+	gw_wtab *nw = calloc(1, sizeof *nw);
+	if (!nw) {
+		reload_release(t);
+		return;        /* try again next iteration */
+	}
+	nw->tab = t;
+	gw_wtab *old = w->wt;
+	w->wt = nw;
+	w->gen = t->gen;
+	if (old) {
+		if (old->inflight == 0) {
+			reload_release(old->tab);
+			free(old);
+		} else {
+			old->next = w->retired;
+			w->retired = old;
+		}
+	}
+}
+
+int loop_worker_init(gw_worker *w, const int *lfds, size_t nl, const gwd_config *cfg,
+                     int nworkers, char *err, size_t errlen)
+{
+	w->conns.next = w->conns.prev = &w->conns;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->scratch = gwb_scratch_new();
+	w->md = pcre2_match_data_create(GWB_MAX_CAPTURES, NULL);
+	w->mhd = calloc(nl ? nl : 1, sizeof *w->mhd);
+	w->mhd_fd = calloc(nl ? nl : 1, sizeof *w->mhd_fd);
+	if (w->epfd < 0 || w->evfd < 0 || !w->scratch || !w->md || !w->mhd || !w->mhd_fd ||
+	    proxy_worker_init(w) != 0) {
+		snprintf(err, errlen, "worker %d: cannot set up its event loop", w->idx);
+		return -1;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_WAKE << 32 };
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
+	gw_tl_now = now_ms();
+	update_table(w);
+	if (!w->wt) {
+		snprintf(err, errlen, "worker %d: no table loaded", w->idx);
+		return -1;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		w->mhd[i] = srv_daemon_start(w, lfds[i], cfg, nworkers);
+		if (!w->mhd[i]) {
+			snprintf(err, errlen, "worker %d: libmicrohttpd did not start on %s:%d", w->idx,
+			         cfg->listen[i].host, cfg->listen[i].port);
+			close(lfds[i]);
+			return -1;
+		}
+		w->nmhd = i + 1;
+		const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd[i], MHD_DAEMON_INFO_EPOLL_FD);
+		w->mhd_fd[i] = di ? di->epoll_fd : -1;
+		ev.events = EPOLLIN;
+		ev.data.u64 = (TAG_MHD << 32) | (uint32_t)i;
+		if (w->mhd_fd[i] < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->mhd_fd[i], &ev) != 0) {
+			snprintf(err, errlen, "worker %d: cannot watch libmicrohttpd's epoll", w->idx);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void start_drain(gw_worker *w)
+{
+	if (w->draining)
+		return;
+	w->draining = 1;
+	w->drain_deadline = gw_tl_now + w->wt->tab->lim.drain_timeout_ms;
+	for (size_t i = 0; i < w->nmhd; i++) {
+		MHD_socket l = MHD_quiesce_daemon(w->mhd[i]);
+		if (l != MHD_INVALID_SOCKET)
+			close(l);
+	}
+	/* idle connections go now, busy ones after their response
+	 * (queue() adds "Connection: close" while draining) */
+	srv_sweep(w, gw_tl_now, w->wt->tab->lim.client_timeout_ms);
+}
+
+static int compute_timeout(gw_worker *w)
+{
+	if (w->mhd_dirty || w->unpause || w->curl_timeout == 0)
+		return 0;
+	uint64_t t = w->next_sweep > gw_tl_now ? w->next_sweep - gw_tl_now : 0;
+	if (w->curl_timeout > 0) {
+		uint64_t c = w->curl_deadline > gw_tl_now ? w->curl_deadline - gw_tl_now : 0;
+		if (c < t)
+			t = c;
+	}
+	for (size_t i = 0; i < w->nmhd; i++) {
+		MHD_UNSIGNED_LONG_LONG mt;
+		if (MHD_get_timeout(w->mhd[i], &mt) == MHD_YES && mt < t)
+			t = mt;
+	}
+	if (w->draining && t > 50)
+		t = 50;
+	return (int)t;
+}
+
+void *loop_run(void *arg)
+{
+	gw_worker *w = arg;
+	struct epoll_event evs[128];
+	gw_tl_now = now_ms();
+	w->next_sweep = gw_tl_now + SWEEP_MS;
+	for (;;) {
+		int n = epoll_wait(w->epfd, evs, 128, compute_timeout(w));
+		if (n < 0 && errno != EINTR) {
+			log_err("worker %d: epoll_wait: %s", w->idx, strerror(errno));
+			break;
+		}
+		gw_tl_now = now_ms();
+		update_table(w);
+		int mhd_ready = 0;
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64 >> 32;
+			int fd = (int)(uint32_t)evs[i].data.u64;
+			if (tag == TAG_CURL) {
+				proxy_socket_event(w, fd, evs[i].events);
+			} else if (tag == TAG_MHD) {
+				mhd_ready = 1;
+			} else {
+				uint64_t v;
+				ssize_t k = read(w->evfd, &v, sizeof v);
+				(void)k;
+			}
+		}
+		int stop = atomic_load(&w->stop);
+		if (stop == 2)
+			break;
+		if (stop == 1 && !w->draining)
+			start_drain(w);
+		if (w->curl_timeout >= 0 && gw_tl_now >= w->curl_deadline)
+			proxy_timeout_event(w);
+		proxy_drain_done(w);
+		if (mhd_ready || w->mhd_dirty || gw_tl_now >= w->next_sweep) {
+			w->mhd_dirty = 0;
+			for (size_t i = 0; i < w->nmhd; i++)
+				MHD_run(w->mhd[i]);
+		}
+		proxy_unpause_pending(w);
+		if (w->curl_timeout == 0)
+			proxy_timeout_event(w);
+		proxy_drain_done(w);
+		if (gw_tl_now >= w->next_sweep) {
+			w->next_sweep = gw_tl_now + SWEEP_MS;
+			const gw_limits *lim = &w->wt->tab->lim;
+			srv_sweep(w, gw_tl_now, lim->client_timeout_ms);
+			proxy_sweep(w, gw_tl_now);
+		}
+		if (w->draining) {
+			if (w->nconn == 0 && w->nreq == 0)
+				break;
+			if (gw_tl_now >= w->drain_deadline) {
+				log_warn("worker %d: drain timeout: %u requests cut", w->idx, w->nreq);
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+void loop_worker_free(gw_worker *w)
+{
+	/* MHD must not be stopped with suspended connections (its API rule):
+	 * after a cut drain or QUIT some may be; then leave the daemons to
+	 * process exit */
+	int clean = w->nreq == 0;
+	for (size_t i = 0; i < w->nmhd; i++)
+		if (clean && w->mhd[i])
+			MHD_stop_daemon(w->mhd[i]);
+	if (!clean)
+		return;
+	proxy_worker_free(w);
+	while (w->free_req) {
+		gw_req *r = w->free_req;
+		w->free_req = r->next;
+		free(r);
+	}
+	while (w->free_conn) {
+		gw_conn *c = w->free_conn;
+		w->free_conn = c->next;
+		free(c);
+	}
+	if (w->wt) {
+		reload_release(w->wt->tab);
+		free(w->wt);
+		w->wt = NULL;
+	}
+	while (w->retired) {
+		gw_wtab *t = w->retired;
+		w->retired = t->next;
+		reload_release(t->tab);
+		free(t);
+	}
+	gwb_scratch_free(w->scratch);
+	pcre2_match_data_free(w->md);
+	free(w->mhd);
+	free(w->mhd_fd);
+	close(w->epfd);
+	close(w->evfd);
+}

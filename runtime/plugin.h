@@ -1,0 +1,102 @@
+/*
+ * plugin.h — the phase/plugin interface of gwd.
+ *
+ * A route's action program (gwb.h) is a list of instructions grouped by
+ * phase: rewrite, access, content, header_filter, log. gwd runs them in
+ * order with one checker (phase.c) that dispatches each opcode to the
+ * plugin that registered it, nginx style:
+ *
+ *   handler returns   meaning
+ *   GW_OK             done with this instruction, go on with the next
+ *   GW_DECLINED       not for me (same as GW_OK for the checker)
+ *   GW_AGAIN          waiting for something asynchronous; the request keeps
+ *                     its phase cursor (phase + pc) and the checker stops.
+ *                     The plugin later calls gw_req_resume() from the
+ *                     request's worker thread, and the *same* instruction
+ *                     runs again (keep your progress in gw_req_ctx()).
+ *   GW_DONE           the request has its answer (content phase actions),
+ *                     skip the rest of this phase
+ *   100..599          refuse with this status now (gwd's JSON error body;
+ *                     set extra response headers, e.g. Retry-After, with
+ *                     gw_resp_set_header() before returning)
+ *
+ * A plugin is a struct of hooks (h2o style) registered in the static list
+ * of plugin_list.h; adding a plugin is adding its file and one line there.
+ * Per-table state (key files read, buckets sized...) is built by init()
+ * when a table is loaded, before any request uses it, and freed by
+ * dispose() when the last request that used the table has finished. A
+ * table whose init() fails is refused like a corrupt one (the old table
+ * stays).
+ *
+ * Everything here is called on a worker thread with no lock held: a
+ * handler must not block. State shared between workers must use atomics.
+ */
+#ifndef GWD_PLUGIN_H
+#define GWD_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gwb.h"
+
+typedef struct gw_req gw_req;
+
+enum gw_rc { GW_OK = 0, GW_DECLINED = 1, GW_AGAIN = 2, GW_DONE = 3 };
+
+#define GW_MAX_PLUGINS 32
+
+typedef struct gw_plugin {
+	const char *name;                 /* "core", "auth_key", ... */
+	const uint8_t *ops; size_t nops;  /* the opcodes (enum gwb_op) it runs */
+	/* table t was loaded: build the state handlers get (NULL is fine).
+	 * 0 ok; -1 with err = the reason the table is refused */
+	int (*init)(const gwb_table *t, void **state, char *err, size_t errlen);
+	/* run one instruction: insn[0] is the opcode, insn[1..] its operands
+	 * as the verifier checked them (gwb.h kinds) */
+	int (*handler)(gw_req *r, const uint32_t *insn, void *state);
+	/* the request is over (after the log phase); optional */
+	void (*request_done)(gw_req *r, void *state);
+	/* the table is gone: free what init() built; optional */
+	void (*dispose)(void *state);
+} gw_plugin;
+
+/* ---- the request, as plugins see it ---------------------------------- */
+const gwb_table *gw_req_table(const gw_req *r);
+uint32_t gw_req_route(const gw_req *r);
+const char *gw_req_method(const gw_req *r, size_t *len);
+const char *gw_req_host(const gw_req *r, size_t *len);   /* as sent, "" if none */
+const char *gw_req_path(const gw_req *r, size_t *len);   /* normalised, after rewrites so far */
+const char *gw_req_query(const gw_req *r, size_t *len);  /* raw, without '?'; "" if none */
+const char *gw_req_id(const gw_req *r);                  /* X-Request-Id */
+/* family 4 or 6 and the address bytes (network order) */
+int gw_req_client_ip(const gw_req *r, const uint8_t **addr);
+const char *gw_req_client_ip_str(const gw_req *r);
+/* request header (any case) as the upstream will see it: client's headers
+ * with the rewrite-phase edits applied. 1 and *v,*vlen if present */
+int gw_req_header(gw_req *r, const char *name, const char **v, size_t *vlen);
+/* request header edits (what set_header/remove_header request do) */
+int gw_req_set_header(gw_req *r, const char *name, const char *val, size_t vlen);
+void gw_req_del_header(gw_req *r, const char *name);
+/* response header edits: apply to the response gwd sends, own or proxied
+ * (set replaces any header of that name, add appends one more) */
+int gw_resp_set_header(gw_req *r, const char *name, const char *val, size_t vlen);
+int gw_resp_add_header(gw_req *r, const char *name, const char *val, size_t vlen);
+void gw_resp_del_header(gw_req *r, const char *name);
+/* response status once known (0 before), e.g. in the log phase */
+int gw_resp_status(const gw_req *r);
+/* expand a template string (STR index of a GWB_K_TPL operand) with this
+ * request's captures and variables; returns a NUL-terminated string from
+ * the request's arena (NULL on out of memory) and its length */
+const char *gw_req_expand(gw_req *r, uint32_t tpl, size_t *len);
+/* memory that lives as long as the request */
+void *gw_req_alloc(gw_req *r, size_t n);
+/* a per-request slot for plugin number `id` (its index in plugin_list.h);
+ * NULL until set */
+void **gw_req_ctx(gw_req *r, unsigned id);
+/* after GW_AGAIN: continue the phases (on the request's worker thread) */
+void gw_req_resume(gw_req *r);
+/* index of the worker thread running the request (0..nworkers-1) */
+int gw_req_worker(const gw_req *r);
+/* milliseconds, CLOCK_MONOTONIC, cached once per event-loop iteration */
+uint64_t gw_now_ms(void);
+
+#endif /* GWD_PLUGIN_H */
