@@ -839,10 +839,12 @@ static int get_str(dctx *dc, const ast_value *v, int ident_ok, sema_opnd *o,
 
 static void own(sema_insn *in, char *s)
 {
-	if (in->nowned < 4)
-		in->owned[in->nowned++] = s;
-	else
-		free(s); /* cannot happen: no decoder builds more than 4 */
+	if (in->nowned >= 4) {
+		/* no decoder builds more than 4 strings: a bug, not an input */
+		fputs("gwc: internal error: sema_insn owns too many strings\n", stderr);
+		abort();
+	}
+	in->owned[in->nowned++] = s;
 }
 
 /* file("x") -> resolved absolute path into o (owned by in) */
@@ -2497,10 +2499,6 @@ int sema_check(ast_file *f, diag_ctx *d)
 	if (!c.ups_used || !c.pol_used || !c.pol_state || !onstack || !stack) {
 		perror("gwc");
 		abort();
-	}
-	if (n > GWB_MAX_ROUTES) {
-		diag_error(d, f->items[GWB_MAX_ROUTES].pos, 5, "limit",
-		           "too many items (the limit is %u routes)", GWB_MAX_ROUTES);
 	}
 	collect_names(&c);
 
