@@ -97,6 +97,7 @@ struct gw_req {
 	int suspended;               /* MHD connection suspended by us */
 	int phase_wait;              /* a plugin returned GW_AGAIN */
 	int discard_body;            /* own answer decided: drop upload data */
+	int too_large;               /* body went over max_body_size */
 	/* request line */
 	const char *method; size_t method_len;
 	uint32_t mbit;
@@ -177,6 +178,7 @@ struct gw_proxy {
 	gw_hlist rh;                 /* upstream response headers (arena) */
 	int done;                    /* transfer finished (ok or not) */
 	int failed;                  /* 502/503/504 if the transfer failed */
+	const char *fail_msg;        /* its JSON error text */
 	int started;                 /* response queued to MHD */
 	int streaming;               /* queued as a callback response */
 	int reader_wait;             /* MHD suspended in the reader for data */

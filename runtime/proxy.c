@@ -558,6 +558,7 @@ static int attempt(gw_proxy *px)
 	px->abort_retry = 0;
 	px->done = 0;
 	px->failed = 0;
+	px->fail_msg = NULL;
 	px->last_io_ms = gw_tl_now;
 	ups_conn_begin(s);
 	if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
@@ -756,6 +757,10 @@ static void failed(gw_proxy *px, int why, int status)
 	}
 	px->done = 1;
 	px->failed = status;
+	px->fail_msg = status == 504 ? "upstream timeout"
+	             : (why & F_CONNECT) ? "upstream connect error"
+	             : (why & F_STATUS) ? "upstream error"
+	             : "upstream protocol error";
 	if (px->started)
 		log_warn("request %s: upstream failed after the response started (%s): closing",
 		         r->id, px->errbuf[0] ? px->errbuf : "error");
@@ -855,6 +860,7 @@ void proxy_abort(gw_proxy *px)
 	}
 	px->done = 1;
 	px->failed = 502;
+	px->fail_msg = "request aborted";
 }
 
 void proxy_finish(gw_proxy *px)

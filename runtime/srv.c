@@ -40,6 +40,7 @@ int srv_nworkers;
 
 #define REQ_POOL_MAX 1024
 #define CONN_POOL_MAX 1024
+#define TOO_LARGE_DRAIN (1024 * 1024)   /* body bytes dropped before a 413 */
 
 /* ------------------------------------------------------------- helpers */
 int srv_header_raw_n(gw_req *r, const char *name, size_t nlen, const char **v, size_t *vlen)
@@ -169,7 +170,7 @@ static void queue_proxied(gw_req *r)
 	int status;
 	gw_proxy *px = r->px;
 	if (px->failed) {
-		queue_error(r, px->failed, NULL);
+		queue_error(r, px->failed, px->fail_msg);
 		return;
 	}
 	struct MHD_Response *resp = proxy_response(px, &status);
@@ -297,7 +298,11 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 	}
 	if (lim->max_body_size && r->content_length > 0 &&
 	    (uint64_t)r->content_length > lim->max_body_size) {
+		/* the one answer queued in the first call: the connection is
+		 * closed after it anyway, and a client waiting on "Expect:
+		 * 100-continue" then never sends the body */
 		decide_error(r, 413, NULL);
+		queue_own(r);
 		return;
 	}
 
@@ -504,10 +509,20 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		return MHD_YES;
 	}
 	r->body_seen += *size;
-	if (lim->max_body_size && r->body_seen > lim->max_body_size) {
-		/* chunked or lying Content-Length: refuse once over the limit */
+	if (lim->max_body_size && r->body_seen > lim->max_body_size && !r->too_large) {
+		/* chunked (or more than announced): over the limit. Stop the
+		 * upstream transfer, but keep reading and dropping the body for a
+		 * while so the client is reading when the 413 comes (closing on
+		 * unread data would reset the connection and lose the answer) */
+		r->too_large = 1;
 		if (r->px)
 			proxy_abort(r->px);
+		r->kind = K_OWN;
+		r->discard_body = 1;
+		r->own_status = 413;
+		r->err_msg = respond_error_text(413);
+	}
+	if (r->too_large && r->body_seen > lim->max_body_size + TOO_LARGE_DRAIN) {
 		*size = 0;
 		queue_error(r, 413, NULL);
 		return MHD_YES;
@@ -699,10 +714,12 @@ struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const gwd_config *cfg
 	unsigned climit = (cfg->max_connections + (unsigned)nworkers - 1) / (unsigned)nworkers;
 	/* MHD's per-connection memory holds the request head; leave room above
 	 * max_header_size so gwd (not MHD) sees an oversized head and answers
-	 * 431/414 with its own JSON body */
-	size_t mem = (size_t)cfg->max_header_size * 2 + 16384;
-	if (mem < 32768)
-		mem = 32768;
+	 * 431/414 with its own JSON body. (A head that does not fit at all
+	 * stalls in MHD 0.9.75 without an answer; the head timeout closes it.)
+	 * Pools over 32 KiB are mmapped by MHD: untouched pages cost no RSS. */
+	size_t mem = (size_t)cfg->max_header_size * 4 + 16384;
+	if (mem < 65536)
+		mem = 65536;
 	unsigned tmo = (cfg->client_timeout_ms + 999) / 1000;
 	return MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
