@@ -84,6 +84,11 @@
  *  - path == / ^= values must start with '/'.
  *  - regexes are PCRE2 (no options; gwb compiles them the same way).
  *
+ *  Driver (gwc): sema runs only on a clean parse (a half-parsed tree would
+ *  add cascades such as "undefined upstream" for an upstream whose block
+ *  did not parse); `gwc check` also runs the emitter, so table limits are
+ *  reported by check too.
+ *
  *  Errors carry a class shown as [-Wname]: unknown, place, type, value,
  *  undefined, duplicate, action, match, regex, template, file, cycle, cidr.
  *  Warnings: shadowed, unused-upstream, unused-policy, empty-upstream,
