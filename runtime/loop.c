@@ -35,6 +35,7 @@
 #define TAG_CURL 2ull
 #define TAG_WAKE 3ull
 #define SWEEP_MS 100
+#define TAG_PLUG 4ull   /* a plugin's fd (gw_loop_watch) */
 
 static uint64_t now_ms(void)
 {
@@ -130,6 +131,125 @@ static void start_drain(gw_worker *w)
 	srv_sweep(w, gw_tl_now, w->wt->tab->lim.client_timeout_ms);
 }
 
+/* ----------------------------------------- plugin watches and timers
+ * plugin.h's gw_loop_watch / gw_timer_*: fds and one-shot timers of
+ * plugins (the rate limiter's Redis connections). Thread-local: a worker
+ * is a thread, and these are only touched on it. */
+static _Thread_local gw_worker *plug_w;
+typedef struct plug_watch { gw_io_cb cb; void *arg; } plug_watch;
+static _Thread_local plug_watch *plug_fds;      /* by fd */
+static _Thread_local size_t plug_nfds;
+struct gw_timer { gw_timer *next; uint64_t due; int firing; gw_timer_cb cb; void *arg; };
+static _Thread_local gw_timer *plug_timers;
+
+int gw_loop_watch(int fd, unsigned events, gw_io_cb cb, void *arg)
+{
+	if (!plug_w || fd < 0 || !cb) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((size_t)fd >= plug_nfds) {
+		size_t n = (size_t)fd + 16;
+		plug_watch *v = realloc(plug_fds, n * sizeof *v);
+		if (!v)
+			return -1;
+		memset(v + plug_nfds, 0, (n - plug_nfds) * sizeof *v);
+		plug_fds = v;
+		plug_nfds = n;
+	}
+	struct epoll_event ev = {
+		.events = (events & GW_IO_READ ? EPOLLIN : 0u) | (events & GW_IO_WRITE ? EPOLLOUT : 0u),
+		.data.u64 = (TAG_PLUG << 32) | (uint32_t)fd,
+	};
+	int op = plug_fds[fd].cb ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(plug_w->epfd, op, fd, &ev) != 0)
+		return -1;
+	plug_fds[fd].cb = cb;
+	plug_fds[fd].arg = arg;
+	return 0;
+}
+
+void gw_loop_unwatch(int fd)
+{
+	if (!plug_w || fd < 0 || (size_t)fd >= plug_nfds || !plug_fds[fd].cb)
+		return;
+	epoll_ctl(plug_w->epfd, EPOLL_CTL_DEL, fd, NULL);
+	plug_fds[fd].cb = NULL;
+}
+
+static void plug_io(int fd, uint32_t events)
+{
+	/* an earlier callback of this batch may have unwatched it */
+	if ((size_t)fd >= plug_nfds || !plug_fds[fd].cb)
+		return;
+	unsigned e = (events & EPOLLIN ? GW_IO_READ : 0u) | (events & EPOLLOUT ? GW_IO_WRITE : 0u) |
+	             (events & (EPOLLERR | EPOLLHUP) ? GW_IO_ERROR : 0u);
+	plug_fds[fd].cb(fd, e, plug_fds[fd].arg);
+}
+
+gw_timer *gw_timer_new(gw_timer_cb cb, void *arg)
+{
+	gw_timer *t = plug_w && cb ? calloc(1, sizeof *t) : NULL;
+	if (!t)
+		return NULL;
+	t->cb = cb;
+	t->arg = arg;
+	t->next = plug_timers;
+	plug_timers = t;
+	return t;
+}
+
+void gw_timer_set(gw_timer *t, uint64_t due_ms)
+{
+	if (t) {
+		t->due = due_ms;
+		t->firing = 0;
+	}
+}
+
+void gw_timer_free(gw_timer *t)
+{
+	for (gw_timer **p = &plug_timers; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			free(t);
+			return;
+		}
+}
+
+/* run the due timers; a callback may set or free any timer, so the list
+ * is walked again after each one, and a timer re-armed for "now" by its
+ * own callback waits for the next iteration */
+static void plug_timers_run(void)
+{
+	int any = 0;
+	for (gw_timer *t = plug_timers; t; t = t->next)
+		if (t->due && t->due <= gw_tl_now)
+			any = t->firing = 1;
+	while (any) {
+		any = 0;
+		for (gw_timer *t = plug_timers; t; t = t->next)
+			if (t->firing) {
+				t->firing = 0;
+				t->due = 0;
+				t->cb(t->arg);
+				any = 1;
+				break;
+			}
+	}
+}
+
+static uint64_t plug_timeout(uint64_t t)
+{
+	for (const gw_timer *p = plug_timers; p; p = p->next)
+		if (p->due) {
+			uint64_t d = p->due > gw_tl_now ? p->due - gw_tl_now : 0;
+			if (d < t)
+				t = d;
+		}
+	return t;
+}
+
 static int compute_timeout(gw_worker *w)
 {
 	if (w->mhd_dirty || w->unpause || w->curl_timeout == 0)
@@ -145,6 +265,7 @@ static int compute_timeout(gw_worker *w)
 		if (MHD_get_timeout(w->mhd[i], &mt) == MHD_YES && mt < t)
 			t = mt;
 	}
+	t = plug_timeout(t);
 	if (w->draining && t > 50)
 		t = 50;
 	return (int)t;
@@ -156,6 +277,7 @@ void *loop_run(void *arg)
 	struct epoll_event evs[128];
 	gw_tl_now = now_ms();
 	w->next_sweep = gw_tl_now + SWEEP_MS;
+	plug_w = w;
 	for (;;) {
 		int n = epoll_wait(w->epfd, evs, 128, compute_timeout(w));
 		if (n < 0 && errno != EINTR) {
@@ -172,12 +294,15 @@ void *loop_run(void *arg)
 				proxy_socket_event(w, fd, evs[i].events);
 			} else if (tag == TAG_MHD) {
 				mhd_ready = 1;
+			} else if (tag == TAG_PLUG) {
+				plug_io(fd, evs[i].events);
 			} else {
 				uint64_t v;
 				ssize_t k = read(w->evfd, &v, sizeof v);
 				(void)k;
 			}
 		}
+		plug_timers_run();
 		int stop = atomic_load(&w->stop);
 		if (stop == 2)
 			break;
@@ -210,6 +335,12 @@ void *loop_run(void *arg)
 			}
 		}
 	}
+	/* plugins' fds and timers die with the process (their owners do not
+	 * outlive the workers); the watch table is ours */
+	free(plug_fds);
+	plug_fds = NULL;
+	plug_nfds = 0;
+	plug_w = NULL;
 	return NULL;
 }
 

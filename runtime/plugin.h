@@ -99,4 +99,36 @@ int gw_req_worker(const gw_req *r);
 /* milliseconds, CLOCK_MONOTONIC, cached once per event-loop iteration */
 uint64_t gw_now_ms(void);
 
+/* ---- the worker's event loop, for plugins that talk to other servers --
+ * (e.g. the rate limiter's Redis client). Call these only on a worker
+ * thread (from a handler or from one of these callbacks): the fd or timer
+ * then belongs to that worker's loop, and its callbacks run there, between
+ * requests, with no lock held. The watch is level-triggered (epoll). */
+#define GW_IO_READ  1u
+#define GW_IO_WRITE 2u
+#define GW_IO_ERROR 4u   /* reported only: EPOLLERR / EPOLLHUP */
+typedef void (*gw_io_cb)(int fd, unsigned events, void *arg);
+/* watch fd for events (GW_IO_READ|GW_IO_WRITE; 0 = stay registered but
+ * quiet), or change what is watched; 0 ok, -1 (errno) */
+int gw_loop_watch(int fd, unsigned events, gw_io_cb cb, void *arg);
+/* stop watching fd (before closing it) */
+void gw_loop_unwatch(int fd);
+/* one-shot timers: cb(arg) runs once gw_now_ms() >= due. Meant for a few
+ * long-lived timers per worker (a connection's timeout), not one per
+ * request. gw_timer_set(t, 0) disarms; re-arming replaces the due time. */
+typedef struct gw_timer gw_timer;
+typedef void (*gw_timer_cb)(void *arg);
+gw_timer *gw_timer_new(gw_timer_cb cb, void *arg);
+void gw_timer_set(gw_timer *t, uint64_t due_ms);
+void gw_timer_free(gw_timer *t);
+
+/* ---- the consumer (added by the auth plugins; runtime/plugins/consumer.c)
+ * Who the request is from, as an auth directive established it: the key's
+ * name (auth key), the user (auth basic), the `sub` claim (auth jwt). For
+ * rate_limit / conn_limit key=consumer and the access log. The name is
+ * copied into the request; a later auth directive of the route replaces it. */
+int gw_req_set_consumer(gw_req *r, const char *name, size_t len);
+/* NULL (and *len = 0) until an auth directive has let the request in */
+const char *gw_req_consumer(gw_req *r, size_t *len);
+
 #endif /* GWD_PLUGIN_H */
