@@ -8,6 +8,8 @@
 #define GWD_PLUGIN_LIST_H
 
 #define GW_PLUGIN_LIST(P) \
-	P(core)
+	P(core) \
+	P(consumer) P(access) P(auth_key) \
+	/* (add a line above this one; each ends with a backslash) */
 
 #endif /* GWD_PLUGIN_LIST_H */
