@@ -1,0 +1,266 @@
+/*
+ * waf_misc.c — the small classes: path traversal, scanners, and the class
+ * names. All matching is on normalised (decoded, lowercased) text with
+ * fixed lists; no regexes.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "waf.h"
+
+static const char *const class_names[] = {"sqli", "xss", "traversal", "scanner", "protocol"};
+
+const char *waf_class_name(unsigned cls)
+{
+	for (unsigned i = 0; i < 5; i++)
+		if (cls == 1u << i)
+			return class_names[i];
+	return "?";
+}
+
+unsigned waf_class_from_name(const char *name, size_t len)
+{
+	for (unsigned i = 0; i < 5; i++)
+		if (strlen(class_names[i]) == len && !memcmp(class_names[i], name, len))
+			return 1u << i;
+	return 0;
+}
+
+static int is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+}
+
+static int is_sep(unsigned char c)
+{
+	return c == '/' || c == '\\';
+}
+
+/* Match pattern p at s[i]: a '/' in p matches a run of '/' and '\' and
+ * "./" segments (c:\windows\\.\win.ini). Returns the end or 0. */
+static size_t path_match(const unsigned char *s, size_t n, size_t i, const char *p)
+{
+	for (; *p; p++) {
+		if (*p == '/') {
+			if (i >= n || !is_sep(s[i]))
+				return 0;
+			for (;;) {
+				while (i < n && is_sep(s[i]))
+					i++;
+				if (i + 1 < n && s[i] == '.' && is_sep(s[i + 1]))
+					i++;
+				else
+					break;
+			}
+			continue;
+		}
+		if (i >= n || s[i] != (unsigned char)*p)
+			return 0;
+		i++;
+	}
+	return i;
+}
+
+/* files an attacker reads through traversal or inclusion, grouped by the
+ * letter after the first slash so a '/' costs one switch */
+static const char *const sens_e[] = {
+	"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/issue",
+	"/etc/hostname", "/etc/sudoers", "/etc/crontab", "/etc/fstab", "/etc/mysql/",
+	"/etc/apache2/", "/etc/httpd/", "/etc/nginx/", "/etc/ssh/", "/etc/security/", NULL};
+static const char *const sens_p[] = {
+	"/proc/self/", "/proc/version", "/proc/cpuinfo", "/proc/mounts", "/proc/net/", NULL};
+static const char *const sens_v[] = {
+	"/var/log/apache", "/var/log/nginx", "/var/log/httpd", "/var/log/auth.log", NULL};
+static const char *const sens_dot[] = {
+	"/.ssh/", "/.bash_history", "/.aws/credentials", "/.htpasswd", NULL};
+static const char *const sens_w[] = {
+	"/windows/win.ini", "/windows/system.ini", "/windows/system32/", "/winnt/",
+	"/web-inf/web.xml", NULL};
+static const char *const sens_misc[] = {
+	"/boot.ini", "/inetpub/", "/usr/local/apache", "/system32/config/sam", "/repair/sam", NULL};
+
+static const char *const *sensitive_for(unsigned char c)
+{
+	switch (c) {
+	case 'e': return sens_e;
+	case 'p': return sens_p;
+	case 'v': return sens_v;
+	case '.': return sens_dot;
+	case 'w': return sens_w;
+	case 'b': case 'i': case 'u': case 's': case 'r': return sens_misc;
+	default: return NULL;
+	}
+}
+
+/* stream wrappers of include(), file reading in XXE and SSRF */
+static const char *const wrappers[] = {
+	"php://", "file://", "expect://", "phar://", "zip://", "glob://", "data://",
+	"compress.zlib://", "compress.bzip2://", "jar:file:", NULL
+};
+
+const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	/* every rule needs a dot, a slash, a backslash or a colon */
+	size_t z = 0;
+	while (z < n && s[z] != '.' && s[z] != '/' && s[z] != '\\' && s[z] != ':')
+		z++;
+	if (z == n)
+		return NULL;
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] == '.' && s[i + 1] == '.') {
+			size_t j = i + 2;
+			if (j < n && s[j] == ';')
+				j++;  /* ..;/ (path parameters of Java servers) */
+			int before = i == 0 || !is_alnum(s[i - 1]);
+			if (before && ((j < n && is_sep(s[j])) ||
+				       (j == n && i > 0 && is_sep(s[i - 1])))) {
+				if (pos)
+					*pos = i;
+				return "traversal-dotdot";
+			}
+		}
+		/* a sensitive path, unless it is a word of prose ("how to read
+		 * /etc/hosts"): attack values are a path, not a sentence */
+		if ((s[i] == '/' || s[i] == '\\' || (i == 0 && (s[i] == 'e' || s[i] == 'w' || s[i] == 'p'))) &&
+		    (i == 0 || s[i - 1] != ' ')) {
+			/* first letter after the separators, to skip most patterns */
+			size_t f = i;
+			while (f < n && is_sep(s[f]))
+				f++;
+			unsigned char first = f < n ? s[f] : 0;
+			if (i == 0 && !is_sep(s[0]))
+				first = s[0];
+			const char *const *list = sensitive_for(first);
+			for (int k = 0; list && list[k]; k++) {
+				const char *p = list[k];
+				/* at the start of the value the leading slash is optional */
+				if (i == 0 && !is_sep(s[0]))
+					p++;
+				if (path_match(s, n, i, p)) {
+					if (pos)
+						*pos = i;
+					return "traversal-sensitive-file";
+				}
+			}
+		}
+		if (s[i] == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/') {
+			for (int k = 0; wrappers[k]; k++) {
+				size_t l = strlen(wrappers[k]) - 3;  /* without "://" */
+				if (i >= l && !memcmp(s + i - l, wrappers[k], l) &&
+				    (i == l || !is_alnum(s[i - l - 1]))) {
+					if (pos)
+						*pos = i - l;
+					return "traversal-wrapper";
+				}
+			}
+		}
+		if (s[i] == 'j' && n - i >= 9 && !memcmp(s + i, "jar:file:", 9)) {
+			if (pos)
+				*pos = i;
+			return "traversal-wrapper";
+		}
+	}
+	return NULL;
+}
+
+/* find word w in s with non-letter boundaries */
+static size_t find_word(const unsigned char *s, size_t n, const char *w)
+{
+	size_t l = strlen(w);
+	for (size_t i = 0; i + l <= n; i++) {
+		if (s[i] != (unsigned char)w[0] || memcmp(s + i, w, l))
+			continue;
+		if (i > 0 && ((s[i - 1] >= 'a' && s[i - 1] <= 'z')))
+			continue;
+		if (i + l < n && s[i + l] >= 'a' && s[i + l] <= 'z')
+			continue;
+		return i + 1;
+	}
+	return 0;
+}
+
+/* User-Agent strings of attack tools (python-requests, curl, Go-http-client
+ * and headless browsers are legitimate clients and not listed) */
+static const char *const scanner_uas[] = {
+	"sqlmap", "nikto", "nmap", "masscan", "zgrab", "nuclei", "acunetix", "wpscan",
+	"dirbuster", "gobuster", "ffuf", "fuzz faster u fool", "havij", "w3af", "openvas",
+	"nessus", "netsparker", "arachni", "skipfish", "whatweb", "wfuzz", "fimap",
+	"commix", "xsstrike", "jaeles", "sqlninja", "bsqlbf", "pangolin", "paros",
+	"webinspect", "morfeus", "zmeu", "feroxbuster", "dirb", "jorgee", "appscan",
+	"burpcollaborator", "sqlsus", "webshag",
+	"masscan-ng", "nmap scripting engine", "interactsh", "wapiti", NULL
+};
+
+const char *waf_scanner_ua(const char *str, size_t n, size_t *pos)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	for (int k = 0; scanner_uas[k]; k++) {
+		size_t at = find_word(s, n, scanner_uas[k]);
+		if (at) {
+			if (pos)
+				*pos = at - 1;
+			return "scanner-ua";
+		}
+	}
+	return NULL;
+}
+
+/* path segments that only a scanner asks for */
+static const char *const probe_segments[] = {
+	".env", ".git", ".svn", ".hg", ".bzr", ".ds_store", ".htaccess", ".htpasswd",
+	".aws", ".ssh", ".idea", ".vscode", ".npmrc", ".dockerenv", ".bash_history",
+	".git-credentials", ".travis.yml", "wp-config.php", "wp-login.php", "xmlrpc.php",
+	"phpmyadmin", "phpinfo.php", "eval-stdin.php", "shell.php", "c99.php", "r57.php",
+	"sftp-config.json", "backup.sql", "dump.sql", "database.sql", "db.sql", "web.config",
+	"server-status", "hnap1", "test-cgi", NULL
+};
+
+/* path fragments (matched anywhere) of known exploit probes */
+static const char *const probe_paths[] = {
+	"/actuator/env", "/actuator/heapdump", "/vendor/phpunit/", "/_ignition/execute-solution",
+	"/boaform/", "/manager/html", "/solr/admin/", "/telescope/requests", "/cgi-bin/luci",
+	"/setup.cgi", "/wls-wsat/", "/invoker/jmxinvokerservlet", "/jmx-console/",
+	"/owa/auth/x.js", "/autodiscover/autodiscover.json", "/remote/fgt_lang", NULL
+};
+
+const char *waf_scanner_path(const char *str, size_t n, size_t *pos)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && s[i] == '/')
+			i++;
+		size_t b = i;
+		while (i < n && s[i] != '/')
+			i++;
+		size_t len = i - b;
+		if (len == 0)
+			continue;
+		for (int k = 0; probe_segments[k]; k++) {
+			size_t l = strlen(probe_segments[k]);
+			/* the segment itself, or a backup/variant of it
+			 * (.env.local, wp-config.php.bak, .git/...) */
+			if (len >= l && !memcmp(s + b, probe_segments[k], l) &&
+			    (len == l || s[b + l] == '.' || s[b + l] == '~')) {
+				if (pos)
+					*pos = b;
+				return "scanner-probe";
+			}
+		}
+	}
+	for (int k = 0; probe_paths[k]; k++) {
+		size_t l = strlen(probe_paths[k]);
+		for (size_t j = 0; j + l <= n; j++) {
+			if (s[j] == '/' && !memcmp(s + j, probe_paths[k], l)) {
+				if (pos)
+					*pos = j;
+				return "scanner-probe";
+			}
+		}
+	}
+	return NULL;
+}
