@@ -240,7 +240,7 @@ static int prep_cmp(const void *a, const void *b)
 static const prep *prep_find(const refeval *r, const ast_expr *e)
 {
 	prep key = { .e = e };
-	return bsearch(&key, r->p, r->np, sizeof *r->p, prep_cmp);
+	return r->np ? bsearch(&key, r->p, r->np, sizeof *r->p, prep_cmp) : NULL;
 }
 
 static int prep_expr(refeval *r, const ast_expr *e, char *err, size_t errlen)
@@ -317,7 +317,8 @@ refeval *refeval_new(const ast_file *f, char *err, size_t errlen)
 		if (prep_expr(r, f->items[i].match, err, errlen) < 0)
 			goto fail;
 	}
-	qsort(r->p, r->np, sizeof *r->p, prep_cmp);
+	if (r->np)   /* qsort(NULL, 0, ...) is undefined */
+		qsort(r->p, r->np, sizeof *r->p, prep_cmp);
 	return r;
 fail:
 	refeval_free(r);
