@@ -123,7 +123,7 @@
 /* an owned copy of one server's configuration */
 typedef struct spec {
 	char *addr, *host;
-	int port, https, backup;
+	int port, https, backup, drain;
 	uint32_t weight, max_fails, fail_timeout_ms;
 } spec;
 
@@ -290,7 +290,8 @@ static bool srv_matches(const ups_server *v, const spec *s)
 	return strcmp(v->addr, s->addr) == 0 && v->weight == s->weight &&
 	       v->max_fails == s->max_fails &&
 	       v->fail_timeout_ms == s->fail_timeout_ms &&
-	       v->backup == s->backup && v->https == s->https;
+	       v->backup == s->backup && v->https == s->https &&
+	       v->drain == s->drain;
 }
 
 /* ----------------------------------------------------------- servers */
@@ -325,6 +326,7 @@ static ups_server *server_new(const spec *s, const ups_server *from)
 	v->max_fails = s->max_fails;
 	v->fail_timeout_ms = s->fail_timeout_ms;
 	v->backup = s->backup;
+	v->drain = s->drain;
 	atomic_init(&v->refs, 1);
 	atomic_init(&v->active, 0);
 	/* same addr, new configuration: carry the passive-health state over */
@@ -340,6 +342,8 @@ static ups_server *server_new(const spec *s, const ups_server *from)
 
 int ups_server_available(const ups_server *s, uint64_t now_ms)
 {
+	if (s->drain)
+		return 0;
 	if (atomic_load_explicit(&s->health_down, memory_order_relaxed))
 		return 0;
 	long long du = atomic_load_explicit(&s->down_until_ms, memory_order_relaxed);
@@ -1123,13 +1127,15 @@ int ups_set_servers_ex(ups_upstream *u, const ups_server_spec *v, size_t n,
 			set_err(err, errlen, "out of memory");
 			return -1;
 		}
-		for (; nsp < n; nsp++)
+		for (; nsp < n; nsp++) {
 			if (spec_init(&sp[nsp], v[nsp].addr, v[nsp].weight,
 			              v[nsp].max_fails, v[nsp].fail_timeout_ms,
 			              v[nsp].backup, 0, err, errlen) < 0) {
 				specs_free(sp, nsp);
 				return -1;
 			}
+			sp[nsp].drain = v[nsp].drain != 0;
+		}
 	}
 
 	pthread_mutex_lock(&r->mu);

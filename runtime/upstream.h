@@ -30,6 +30,9 @@ typedef struct ups_server {
 	atomic_int health_down;     /* active health check verdict (issue 5) */
 	atomic_ullong requests, failures;
 	atomic_int refs;            /* internal */
+	int drain;                  /* admin API: drained, gets no new requests
+	                             * (in-flight ones finish); set at creation
+	                             * like backup (ups_server_spec.drain) */
 } ups_server;
 
 typedef struct ups_snapshot {   /* immutable list; refcounted */
@@ -88,6 +91,7 @@ typedef struct ups_server_spec {
 	uint32_t max_fails;         /* 0 = never eject passively */
 	uint32_t fail_timeout_ms;   /* 0 = 10 s */
 	int backup;
+	int drain;                  /* no new requests (admin API drain) */
 } ups_server_spec;
 #define UPS_MAX_WEIGHT 1000000u
 int ups_set_servers_ex(ups_upstream *u, const ups_server_spec *v, size_t n,
@@ -102,7 +106,8 @@ int ups_has_override(ups_upstream *u);
  * stopping at the first nonzero return (which it returns); writers are
  * held off meanwhile, so fn must not call ups_sync/ups_set_servers */
 int ups_foreach(ups_registry *r, int (*fn)(ups_upstream *u, void *ctx), void *ctx);
-/* 1 if s may be picked at now_ms (not ejected, not health_down) */
+/* 1 if s may be picked at now_ms (not ejected, not health_down, not
+ * drained) */
 int ups_server_available(const ups_server *s, uint64_t now_ms);
 
 #endif /* GWD_UPSTREAM_H */
