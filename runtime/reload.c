@@ -26,6 +26,7 @@ static uint32_t cur_crc; static size_t cur_size;
 static gwd_config *conf;           /* owned */
 static ups_registry *registry;
 static uint64_t n_ok, n_failed;
+static reload_sync_hook sync_hook;   /* admin API: re-apply overrides */
 
 /* inotify */
 static int ino_fd = -1, ino_wd = -1;
@@ -158,6 +159,8 @@ static gw_tab *tab_build(const uint8_t *buf, size_t len, const char *path,
 			return NULL;
 		}
 	}
+	if (sync_hook)
+		sync_hook(t, reg);
 	if (phase_table_init(tab, lerr, sizeof lerr) != 0) {
 		snprintf(err, errlen, "%s: %s", path, lerr);
 		tab_free(tab);
@@ -301,6 +304,8 @@ void reload_shutdown(void)
 }
 
 const gwd_config *reload_config(void) { return conf; }
+
+void reload_set_sync_hook(reload_sync_hook fn) { sync_hook = fn; }
 
 int reload_table(int force, char *err, size_t errlen)
 {

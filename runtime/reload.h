@@ -60,6 +60,14 @@ typedef struct reload_info {
 } reload_info;
 void reload_get_info(reload_info *out);
 
+/* Called after a new table's upstreams were reconciled (ups_sync) and
+ * before the table is swapped in, with the reload lock held, so the first
+ * request on the new table already sees what the hook did: the admin API
+ * re-applies its persisted upstream overrides there (admin_state.c). It
+ * must not call reload_* functions. NULL = none. Set before reload_init. */
+typedef void (*reload_sync_hook)(const gwb_table *t, ups_registry *reg);
+void reload_set_sync_hook(reload_sync_hook fn);
+
 /* build a table holder from a file (no swap); used by gwd -t */
 gw_tab *reload_load_tab(const char *path, const gwd_config *cfg, ups_registry *reg,
                         char *err, size_t errlen);
