@@ -216,7 +216,7 @@ static const char *const probe_segments[] = {
 	".git-credentials", ".travis.yml", "wp-config.php", "wp-login.php", "xmlrpc.php",
 	"phpmyadmin", "phpinfo.php", "eval-stdin.php", "shell.php", "c99.php", "r57.php",
 	"sftp-config.json", "backup.sql", "dump.sql", "database.sql", "db.sql", "web.config",
-	"server-status", "hnap1", "test-cgi", NULL
+	"server-status", "server-info", "setup-config.php", "hnap1", "test-cgi", NULL
 };
 
 /* path fragments (matched anywhere) of known exploit probes */

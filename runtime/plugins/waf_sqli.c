@@ -764,6 +764,32 @@ static int cmp_ok(const stok *T, int n, int j, char q)
 	return (q && !word_op) ? 1 : 0;
 }
 
+/* Does a select list start at T[j]? Literals, variables, calls, '*' or a
+ * column followed by ',', from, into or the end: "union select 1,2",
+ * "union select password from users", but not the prose "union select
+ * committee meets" or the query "union select meaning&ia=web". */
+static int select_list(const stok *T, int n, int j, int final)
+{
+	if (j >= n)
+		return final;
+	switch (T[j].t) {
+	case 'n': case 's': case 'v': case 'f': case '(':
+		return 1;
+	case 'o':
+		return T[j].op == '*';
+	case 'k':
+		return T[j].id == K_ALL || T[j].id == K_DISTINCT;
+	case 'b':
+		if (j + 1 >= n)
+			return final;
+		return T[j + 1].t == ',' || T[j + 1].t == 'c' || T[j + 1].t == ')' ||
+		       T[j + 1].t == ';' || is_kw(T, n, j + 1, 'k', K_FROM) ||
+		       is_kw(T, n, j + 1, 'k', K_INTO);
+	default:
+		return 0;
+	}
+}
+
 static int same_text(const unsigned char *src, const stok *a, const stok *b)
 {
 	return a->len == b->len && !memcmp(src + a->pos, src + b->pos, a->len);
@@ -778,7 +804,7 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			int j = i + 1;
 			while (is_t(T, n, j, '('))
 				j++;
-			if (is_kw(T, n, j, 'E', K_SELECT)) {
+			if (is_kw(T, n, j, 'E', K_SELECT) && select_list(T, n, j + 1, final)) {
 				v->rule = "sqli-union";
 				v->pos = t->pos;
 				return 1;
