@@ -63,6 +63,17 @@ static int chance(rng *r, unsigned pct)
 
 #define PICK(r, arr) ((arr)[rnd((r), sizeof(arr) / sizeof((arr)[0]))])
 
+/* allocation failure; plain abort because run_seed also runs outside
+ * Check (GW_DIFF_SEED replay), where ck_assert cannot report */
+static void *nonnull(void *p)
+{
+	if (!p) {
+		fprintf(stderr, "test_diff: out of memory\n");
+		abort();
+	}
+	return p;
+}
+
 /* ------------------------------------------------------ string buffer */
 typedef struct sbuf { char *p; size_t n, cap; } sbuf;
 
@@ -76,8 +87,7 @@ static void sb_vprintf(sbuf *b, const char *fmt, va_list ap)
 		size_t nc = b->cap ? b->cap : 256;
 		while (nc < b->n + (size_t)need + 1)
 			nc *= 2;
-		char *np = realloc(b->p, nc);
-		ck_assert_ptr_nonnull(np);
+		char *np = nonnull(realloc(b->p, nc));
 		b->p = np;
 		b->cap = nc;
 	}
@@ -557,8 +567,7 @@ static int run_seed(diffstate *ds, uint64_t seed)
 		bad = 1;
 		goto out;
 	}
-	matches = calloc(f.nitems + 1, sizeof *matches);
-	ck_assert_ptr_nonnull(matches);
+	matches = nonnull(calloc(f.nitems + 1, sizeof *matches));
 	for (size_t i = 0; i < f.nitems; i++)
 		if (f.items[i].kind == AI_ROUTE)
 			matches[nroutes++] = f.items[i].match;
@@ -876,7 +885,7 @@ END_TEST
 
 static int replay(const char *s)
 {
-	diffstate ds = { .scratch = gwb_scratch_new(), .verbose = 1 };
+	diffstate ds = { .scratch = nonnull(gwb_scratch_new()), .verbose = 1 };
 	uint64_t seed = strtoull(s, NULL, 0);
 	int bad = run_seed(&ds, seed);
 	gwb_scratch_free(ds.scratch);
