@@ -151,12 +151,18 @@ static const char *const req_paths[] = {
 	"/", "/a", "/a/", "/a/b", "/a/b/c", "/ab", "/api", "/api/", "/api/v1/",
 	"/api/v1/users", "/api/v1/users/42", "/api/v1/usersx", "/healthz",
 	"/static/x.css", "/b", "/B", "/b/", "/a/b/", "/api/v2/users", "/a/c",
-	"/a/b/c/d.css", "/api/v10/x", "/healthz/",
+	"/a/b/c/d.css", "/api/v10/x", "/healthz/", "/a\n", "/a/b\n",
+	"/api/v1/users\n", "/aa", "/abbb", "/aB", "/ab", "/API/x", "/a.b",
+	"/a/7", "/a/b\nx",
 };
 static const char *const rule_regexes[] = {
 	"^/a/(b|c)", "^/api/v[0-9]+/", "users", "^/$", "\\.css$",
 	"^/a/([^/]+)/?$", "^/(api|static)/(.*)$", "(?i)^/B", "x",
 	"^/api/v1/users/([0-9]+)$", "^/(a)(/(b))?(/c)?", "^/b",
+	/* shapes a literal-prefix extraction must get right */
+	"^/api|^/b", "^/ab*", "^/a{2}", "^/a(?i)B", "^(?i)/API/", "\\A/api/",
+	"^/a\\.b", "^/a/\\d+$", "^/api/v1/users$", "^/a$|^/b$", "^/a/?$",
+	"^/a\\/b", "^/[a]/b", "(?m)^/b", "^/a/b\\z", "^/a/b$",
 };
 static const char *const methods[] = {
 	"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
