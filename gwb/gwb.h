@@ -342,6 +342,15 @@ uint32_t gwb_b_str(gwb_builder *b, const char *s, size_t len);   /* interned */
  * and fills err (PCRE2's message) and *erroff (offset in the pattern) */
 uint32_t gwb_b_regex(gwb_builder *b, const char *pat, size_t len, uint32_t flags,
                      char *err, size_t errlen, size_t *erroff);
+/* The literal text every match of pat starts with, when pat is anchored
+ * with a leading '^', has no '|' and is not caseless ("^/docs/v1/(.*)$"
+ * gives "/docs/v1/"); 0 when there is none. *whole (if non-NULL) is set
+ * when pat is nothing but "^" and that literal, i.e. `path ~ pat` is
+ * `path ^= literal`. Returns the length (at most cap). The builder uses it
+ * to narrow a route's index key when the regex must match for the route
+ * to match (gwb_b_route_end). */
+size_t gwb_regex_prefix(const char *pat, size_t n, uint32_t flags, char *out, size_t cap,
+                        int *whole);
 uint32_t gwb_b_cidrset(gwb_builder *b, const gwb_cidr *v, size_t n);
 /* u->server_first/count are set by the builder */
 uint32_t gwb_b_upstream(gwb_builder *b, const gwb_upstream *u,

@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gwb_int.h"
@@ -545,6 +546,155 @@ void gwb_b_route_key(gwb_builder *b, const gwb_index_key *k)
 	VEC_AT(b->key, gwb_index_key, b->key.n - 1) = c;
 }
 
+size_t gwb_regex_prefix(const char *pat, size_t n, uint32_t flags, char *out, size_t cap,
+                        int *whole)
+{
+	size_t len = 0, i = 1;
+	if (whole)
+		*whole = 0;
+	/* only a plain '^' anchors the whole match at the start (no
+	 * alternation anywhere, whose other branch might not be anchored) */
+	if ((flags & GWB_RE_CASELESS) || n == 0 || pat[0] != '^' || memchr(pat, '|', n))
+		return 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)pat[i];
+		size_t adv = 1;
+		if (c == '\\') {
+			/* an escaped punctuation character is itself; \d, \x41, \Q...
+			 * and friends end the literal part */
+			if (i + 1 >= n || isalnum((unsigned char)pat[i + 1]) || (unsigned char)pat[i + 1] >= 0x80)
+				break;
+			c = (unsigned char)pat[i + 1];
+			adv = 2;
+		} else if (strchr("^$.[]()?*+{}", c) || c == '\0') {
+			break;
+		}
+		/* a quantifier after this character makes it optional */
+		if (i + adv < n && strchr("?*{", pat[i + adv]))
+			break;
+		if (len < cap)
+			out[len] = (char)c;
+		len++;
+		i += adv;
+		if (i < n && pat[i] == '+')
+			break;          /* at least one: keep it, stop here */
+	}
+	if (whole)
+		*whole = i == n && len <= cap;
+	return len < cap ? len : cap;
+}
+
+/* 1 if every run of the match program [pc0, end) that ends with the flag
+ * true executes the test at t with the result true. Runs are followed over
+ * (pc, flag, seen) states; tests may give either result, so correlated
+ * tests only make the answer more cautious. */
+static int b_necessary(const gwb_builder *b, uint32_t pc0, uint32_t end, uint32_t t)
+{
+	const uint32_t *code = b->code.v;
+	uint32_t n = end - pc0;
+	uint8_t *st = calloc((size_t)n + 1, 2);         /* state bits, boundary marks */
+	int ok = 0;
+	if (!st)
+		return 0;
+	uint8_t *bound = st + n + 1;
+	for (uint32_t pc = pc0; pc < end;) {            /* instruction boundaries */
+		if (code[pc] >= GWB_OP__COUNT)
+			goto out;
+		bound[pc - pc0] = 1;
+		pc += 1 + gwb_ops[code[pc]].nargs;
+	}
+	st[0] = 1;                                      /* flag 0, not seen */
+#define ST(f, seen) (1u << ((f) * 2 + (seen)))
+	for (uint32_t pc = pc0; pc < end; pc += 1 + gwb_ops[code[pc]].nargs) {
+		uint32_t op = code[pc], next = pc + 1 + gwb_ops[op].nargs;
+		if (next > end)
+			goto out;
+		for (int f = 0; f < 2; f++)
+			for (int seen = 0; seen < 2; seen++) {
+				if (!(st[pc - pc0] & ST(f, seen)))
+					continue;
+				uint32_t to = next;
+				switch (op) {
+				case GWB_OP_END:
+					if (f && !seen)
+						goto out;
+					continue;
+				case GWB_OP_NOT:
+					st[next - pc0] |= ST(!f, seen);
+					continue;
+				case GWB_OP_JF:
+				case GWB_OP_JT:
+					if ((op == GWB_OP_JF) == !f)
+						to = code[pc + 1];
+					if (to <= pc || to > end || (to < end && !bound[to - pc0]))
+						goto out;
+					st[to - pc0] |= ST(f, seen);
+					continue;
+				case GWB_OP_ANY:
+					st[next - pc0] |= ST(1, seen || pc == t);
+					continue;
+				default:
+					st[next - pc0] |= ST(0, seen);
+					st[next - pc0] |= ST(1, seen || pc == t);
+					continue;
+				}
+			}
+	}
+	ok = !(st[n] & ST(1, 0));                       /* fell off the end */
+#undef ST
+out:
+	free(st);
+	return ok;
+}
+
+/* A regex anchored at the start with a literal prefix narrows the index
+ * key when the regex must match for the route to match: such routes then
+ * sit at their prefix in the trie instead of being tried for every path
+ * of their host. The narrowed key is still implied by the program. */
+static void b_narrow_key(gwb_builder *b)
+{
+	gwb_route *r = cur_route(b);
+	gwb_index_key *k = &VEC_AT(b->key, gwb_index_key, b->key.n - 1);
+	const uint32_t *code = b->code.v;
+	uint32_t best = GWB_NONE;
+	size_t bestlen = 0;
+	uint32_t klen = 0;
+
+	if (k->path_kind == GWB_PATH_EXACT)
+		return;
+	const char *kp = k->path_kind == GWB_PATH_PREFIX ? b_str(b, k->path, &klen) : "";
+	for (uint32_t pc = r->match_pc; pc < r->match_end; pc += 1 + gwb_ops[code[pc]].nargs) {
+		if (code[pc] >= GWB_OP__COUNT)
+			return;
+		if (code[pc] != GWB_OP_PATH_RE || pc + 1 >= r->match_end || code[pc + 1] >= b->regex.n)
+			continue;
+		const gwb_regex *re = &VEC_AT(b->regex, gwb_regex, code[pc + 1]);
+		uint32_t pl;
+		const char *pat = b_str(b, re->pattern, &pl);
+		char tmp[256];
+		size_t n = gwb_regex_prefix(pat, pl, re->flags, tmp, sizeof tmp, NULL);
+		if (n > bestlen && n > klen && memcmp(tmp, kp, klen) == 0 &&
+		    b_necessary(b, r->match_pc, r->match_end, pc)) {
+			best = pc;
+			bestlen = n;
+		}
+	}
+	if (best == GWB_NONE)
+		return;
+	const gwb_regex *re = &VEC_AT(b->regex, gwb_regex, code[best + 1]);
+	uint32_t pl;
+	const char *pat = b_str(b, re->pattern, &pl);
+	char tmp[256];
+	size_t n = gwb_regex_prefix(pat, pl, re->flags, tmp, sizeof tmp, NULL);
+	uint32_t s = gwb_b_str(b, tmp, n);
+	if (s == GWB_NONE)
+		return;
+	k = &VEC_AT(b->key, gwb_index_key, b->key.n - 1);
+	k->path_kind = GWB_PATH_PREFIX;
+	k->path = s;
+	k->exact = 0;
+}
+
 void gwb_b_route_end(gwb_builder *b)
 {
 	if (b->stage != 2) {
@@ -555,6 +705,7 @@ void gwb_b_route_end(gwb_builder *b)
 	gwb_route *r = cur_route(b);
 	for (int p = b->phase + 1; p <= GWB_PH__COUNT; p++)
 		r->phase_pc[p] = (uint32_t)b->code.n;
+	b_narrow_key(b);
 	b->stage = 0;
 	b->phase = -1;
 }

@@ -359,9 +359,9 @@ void gwb_dump(const gwb_table *t, void *file)
 	const uint32_t *ix = t->index;
 	uint32_t nh = 0, nw = 0;
 	for (uint32_t i = 0; i < ix[GWB_IX_NHOST]; i++)
-		nh += ix[ix[GWB_IX_HOSTOFF] + GWB_IX_SLOT * i + 2] != GWB_NONE;
+		nh += ix[ix[GWB_IX_HOSTOFF] + GWB_IX_SLOT * i + 1] != GWB_NONE;
 	for (uint32_t i = 0; i < ix[GWB_IX_NWILD]; i++)
-		nw += ix[ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * i + 2] != GWB_NONE;
+		nw += ix[ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * i + 1] != GWB_NONE;
 	sb_printf(&b, "\nindex: %u exact hosts (%u slots), %u wildcard suffixes (%u slots), any-host group %s, %u trie nodes, %u candidates\n",
 	          nh, ix[GWB_IX_NHOST], nw, ix[GWB_IX_NWILD],
 	          ix[GWB_IX_ANYROOT] != GWB_NONE ? "yes" : "no", ix[GWB_IX_NNODES], ix[GWB_IX_NCAND]);

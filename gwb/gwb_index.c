@@ -6,7 +6,7 @@
  * INDEX section: u32 words; offsets are word offsets from the start of
  * the section unless they say "byte".
  *
- *   header (8 words)
+ *   header (10 words)
  *     0 nhost      slots in the exact-host table (0 or a power of two)
  *     1 host_off   word offset of those slots
  *     2 nwild      slots in the wildcard-suffix table (0 or a power of two)
@@ -14,30 +14,38 @@
  *     4 any_root   trie root of the any-host group, or GWB_NONE
  *     5 nnodes     trie nodes in all groups      (checked, informative)
  *     6 ncand      candidates in all lists       (checked, = routes)
- *     7 label_off  byte offset of the label area (informative)
+ *     7 any_min    lowest route in the any-host group (GWB_NONE if none)
+ *     8,9 wild_lens  64-bit mask: bit min(len, 63) set for each wildcard
+ *                  suffix length; a request suffix of a length not in
+ *                  the mask is not looked up at all
  *
- *   slot (3 words), open addressing with linear probing, load <= 1/2
+ *   slot (4 words), open addressing with linear probing, load <= 1/2
  *     hash   gwb_host_hash(host)
- *     str    STR index of the host ("example.com" for "*.example.com")
- *     root   trie root of the group, GWB_NONE = empty slot (hash = str = 0)
+ *     root   trie root of the group; GWB_NONE = empty slot (others 0)
+ *     len    length of the host ("example.com" for "*.example.com"),
+ *            whose bytes (lowercase) sit right before the root node,
+ *            zero padded to a word: comparing them warms the cache line
+ *            the walk reads next, and the index never refers to STRDATA
+ *     min    lowest route in the group: a group whose min is not below
+ *            the best route found so far is not walked
  *
- *   trie node (5 words + arrays): a byte-wise radix trie over paths
- *     0 label_off  byte offset (from the section start) of the edge label
- *     1 label_len  bytes of path consumed entering this node (root: 0;
- *                  any other node: >= 1)
- *     2 nchild     0..256
- *     3 npre       candidates of routes with a prefix ending here
- *     4 nexact     candidates of routes with an exact path ending here
+ *   trie node (4 words + arrays): a byte-wise radix trie over paths
+ *     0 label_len  bytes of path consumed entering this node (>= 1 but
+ *                  for a root, which has the group's common prefix when
+ *                  it would otherwise be an empty node with one child)
+ *     1 nchild     0..256
+ *     2 npre       candidates of routes with a prefix ending here
+ *     3 nexact     candidates of routes with an exact path ending here
+ *     then ceil(label_len/4) words: the label bytes, zero padded
  *     then ceil(nchild/4) words: first label byte of each child, packed
- *          little-endian, strictly ascending, unused bytes zero
+ *          little-endian, strictly ascending, zero padded
  *     then nchild words: child node offsets
  *     then npre candidate words, then nexact candidate words
+ *     (a node and its label share cache lines: one miss per level)
  *
  *   candidate word: bits 0..19 route, 20..29 method mask (GWB_M_*),
  *     bit 30 exact (the route's match is exactly its key: skip the
  *     program), bit 31 zero. Each list is strictly ascending by route.
- *
- *   label area: the edge labels' bytes, padded to a word with zeros.
  *
  * A route is filed once: in the group of its host key (exact host slot,
  * wildcard slot, or any-host), at the node of its path key (PATH_ANY is a
@@ -58,15 +66,65 @@
 #include <string.h>
 #include "gwb_int.h"
 
-#define FNV_SEED  2166136261u
-#define FNV_PRIME 16777619u
+/* Hosts are hashed and compared 8 bytes at a time, lowercased with SWAR
+ * arithmetic (ASCII letters only, as HOST_EQ does): a request host is
+ * hashed once in full and once per wildcard suffix probed, so this is on
+ * the path of every lookup. */
+static inline uint64_t ld_tail(const void *p, size_t n)   /* n < 8 */
+{
+	const uint8_t *b = p;
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++)
+		x |= (uint64_t)b[i] << (8 * i);
+	return x;
+}
+
+static inline uint64_t ld8(const void *p)
+{
+	uint64_t x;
+	memcpy(&x, p, 8);       /* little-endian host, see gwb_int.h */
+	return x;
+}
+
+static inline uint64_t lower8(uint64_t x)
+{
+	uint64_t h7 = x & 0x7f7f7f7f7f7f7f7full;
+	uint64_t ge_a = h7 + 0x3f3f3f3f3f3f3f3full;     /* high bit: byte >= 'A' */
+	uint64_t gt_z = h7 + 0x2525252525252525ull;     /* high bit: byte > 'Z' */
+	uint64_t up = ge_a & ~gt_z & ~x & 0x8080808080808080ull;
+	return x | (up >> 2);                           /* + 0x20 */
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t c)
+{
+	h = (h ^ c) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
 
 uint32_t gwb_host_hash(const char *s, size_t n)
 {
-	uint32_t h = FNV_SEED;
-	while (n-- > 0)
-		h = (h ^ gwb_lower((unsigned char)s[n])) * FNV_PRIME;
-	return h;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	for (; n >= 8; s += 8, n -= 8)
+		h = mix(h, lower8(ld8(s)));
+	if (n)
+		h = mix(h, lower8(ld_tail(s, n)));
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* request bytes, lowercased, equal to table bytes */
+static inline int eq_lower(const char *req, const uint8_t *tbl, size_t n)
+{
+	for (; n >= 8; req += 8, tbl += 8, n -= 8)
+		if (lower8(ld8(req)) != ld8(tbl))
+			return 0;
+	return n == 0 || lower8(ld_tail(req, n)) == ld_tail(tbl, n);
+}
+
+static inline uint32_t len_bit(size_t len)
+{
+	return len < 63 ? (uint32_t)len : 63;
 }
 
 /* ------------------------------------------------------------ builder */
@@ -215,19 +273,21 @@ static uint32_t slots_for(uint32_t n)
 }
 
 static void slot_put(uint32_t *w, uint32_t off, uint32_t nslots, uint32_t h,
-                     uint32_t str, uint32_t root)
+                     uint32_t root, uint32_t len, uint32_t min)
 {
 	uint32_t i = h & (nslots - 1);
-	while (w[off + GWB_IX_SLOT * i + 2] != GWB_NONE)
+	while (w[off + GWB_IX_SLOT * i + 1] != GWB_NONE)
 		i = (i + 1) & (nslots - 1);
 	w[off + GWB_IX_SLOT * i] = h;
-	w[off + GWB_IX_SLOT * i + 1] = str;
-	w[off + GWB_IX_SLOT * i + 2] = root;
+	w[off + GWB_IX_SLOT * i + 1] = root;
+	w[off + GWB_IX_SLOT * i + 2] = len;
+	w[off + GWB_IX_SLOT * i + 3] = min;
 }
 
-static uint32_t node_words(const bnode *n)
+static uint64_t node_words(const bnode *n)
 {
-	return GWB_IX_NODE + (n->nkid + 3) / 4 + n->nkid + n->npre + n->nex;
+	return GWB_IX_NODE + ((uint64_t)n->llen + 3) / 4 + (n->nkid + 3) / 4 + n->nkid +
+	       (uint64_t)n->npre + n->nex;
 }
 
 int gwb_index_build(const gwb_ix_input *in, uint32_t **words, uint32_t *nwords,
@@ -236,8 +296,8 @@ int gwb_index_build(const gwb_ix_input *in, uint32_t **words, uint32_t *nwords,
 	ixb x = { .err = err, .errlen = errlen };
 	uint32_t *gexact = NULL, *gwild = NULL;   /* STR -> group + 1 */
 	bgroup *grp = NULL;                       /* exact groups, then wild, then any */
-	uint32_t *ord = NULL, *stack = NULL, *w = NULL;
-	uint32_t ngrp = 0, nexact = 0, nwild = 0, anyroot = GWB_NONE;
+	uint32_t *ord = NULL, *stack = NULL, *w = NULL, *gstart = NULL, *gmin = NULL;
+	uint32_t ngrp = 0, nexact = 0, nwild = 0;
 	int rc = -1;
 
 	*words = NULL;
@@ -339,47 +399,60 @@ int gwb_index_build(const gwb_ix_input *in, uint32_t **words, uint32_t *nwords,
 			n->pre[n->npre++] = cand;
 		}
 	}
-	if (grp[ngrp].root != GWB_NONE)
-		anyroot = grp[ngrp].root;
+	/* a root with nothing filed at it and one child is that child: one
+	 * node fewer on every walk of the group */
+	for (uint32_t g = 0; g <= ngrp; g++) {
+		uint32_t r = grp[g].root;
+		while (r != GWB_NONE && !x.node[r].npre && !x.node[r].nex && x.node[r].nkid == 1)
+			r = x.node[r].kid[0];
+		grp[g].root = r;
+	}
 
-	/* 3: lay out. Labels right after the header, then the two slot
-	 * tables, then the nodes group by group in preorder (children in
+	/* 3: lay out: header, the two slot tables, then group by group the
+	 * host key bytes and the group's nodes in preorder (children in
 	 * ascending byte order), so that the same keys give the same words. */
-	uint64_t lbytes = 0;
-	for (uint32_t i = 0; i < x.nnode; i++)
-		lbytes += x.node[i].llen;
-	uint64_t off = GWB_IX_HDR + (lbytes + 3) / 4;
 	uint32_t nhs = slots_for(nexact), nws = slots_for(nwild);
-	uint64_t host_off = off;
-	off += (uint64_t)nhs * GWB_IX_SLOT;
-	uint64_t wild_off = off;
-	off += (uint64_t)nws * GWB_IX_SLOT;
-
+	uint64_t host_off = GWB_IX_HDR;
+	uint64_t wild_off = host_off + (uint64_t)nhs * GWB_IX_SLOT;
+	uint64_t off = wild_off + (uint64_t)nws * GWB_IX_SLOT;
 	ord = malloc(((size_t)x.nnode + 1) * sizeof *ord);
 	stack = malloc(((size_t)x.nnode + 1) * sizeof *stack);
-	if (!ord || !stack) {
+	gstart = malloc(((size_t)ngrp + 2) * sizeof *gstart);
+	gmin = malloc(((size_t)ngrp + 1) * sizeof *gmin);
+	if (!ord || !stack || !gstart || !gmin) {
 		gwb_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	uint32_t nord = 0;
 	for (uint32_t g = 0; g <= ngrp; g++) {
+		gstart[g] = nord;
+		gmin[g] = GWB_NONE;
 		if (grp[g].root == GWB_NONE)
 			continue;
+		if (g < ngrp)
+			off += (in->stridx[2 * grp[g].str + 1] + 3) / 4;
 		uint32_t sp = 0;
 		stack[sp++] = grp[g].root;
 		while (sp) {
 			uint32_t nd = stack[--sp];
+			const bnode *n = &x.node[nd];
 			ord[nord++] = nd;
 			x.node[nd].off = (uint32_t)off;
-			off += node_words(&x.node[nd]);
+			off += node_words(n);
 			if (off > GWB_MAX_FILE / 4) {
 				gwb_errf(err, errlen, "route index too large");
 				goto out;
 			}
-			for (uint32_t k = x.node[nd].nkid; k-- > 0;)
-				stack[sp++] = x.node[nd].kid[k];
+			/* lists are ascending: their first entries are their minima */
+			if (n->npre && (n->pre[0] & GWB_CAND_ROUTE) < gmin[g])
+				gmin[g] = n->pre[0] & GWB_CAND_ROUTE;
+			if (n->nex && (n->ex[0] & GWB_CAND_ROUTE) < gmin[g])
+				gmin[g] = n->ex[0] & GWB_CAND_ROUTE;
+			for (uint32_t k = n->nkid; k-- > 0;)
+				stack[sp++] = n->kid[k];
 		}
 	}
+	gstart[ngrp + 1] = nord;
 	uint32_t total = (uint32_t)off;
 	w = calloc(total, sizeof *w);
 	if (!w) {
@@ -390,36 +463,38 @@ int gwb_index_build(const gwb_ix_input *in, uint32_t **words, uint32_t *nwords,
 	w[GWB_IX_HOSTOFF] = (uint32_t)host_off;
 	w[GWB_IX_NWILD] = nws;
 	w[GWB_IX_WILDOFF] = (uint32_t)wild_off;
-	w[GWB_IX_ANYROOT] = anyroot == GWB_NONE ? GWB_NONE : x.node[anyroot].off;
-	w[GWB_IX_NNODES] = x.nnode;
+	w[GWB_IX_ANYROOT] = grp[ngrp].root == GWB_NONE ? GWB_NONE : x.node[grp[ngrp].root].off;
+	w[GWB_IX_NNODES] = nord;
 	w[GWB_IX_NCAND] = in->nkeys;
-	w[GWB_IX_LABELOFF] = GWB_IX_HDR * 4;
+	w[GWB_IX_ANYMIN] = gmin[ngrp];
+	uint64_t lens = 0;
+	for (uint32_t g = nexact; g < ngrp; g++)
+		lens |= 1ull << len_bit(in->stridx[2 * grp[g].str + 1]);
+	w[GWB_IX_WILDLENS] = (uint32_t)lens;
+	w[GWB_IX_WILDLENS + 1] = (uint32_t)(lens >> 32);
 	for (uint32_t i = 0; i < nhs; i++)
-		w[host_off + GWB_IX_SLOT * i + 2] = GWB_NONE;
+		w[host_off + GWB_IX_SLOT * i + 1] = GWB_NONE;
 	for (uint32_t i = 0; i < nws; i++)
-		w[wild_off + GWB_IX_SLOT * i + 2] = GWB_NONE;
+		w[wild_off + GWB_IX_SLOT * i + 1] = GWB_NONE;
 	for (uint32_t g = 0; g < ngrp; g++) {
-		uint32_t s = grp[g].str;
-		uint32_t h = gwb_host_hash(in->strdata + in->stridx[2 * s], in->stridx[2 * s + 1]);
-		if (g < nexact)
-			slot_put(w, (uint32_t)host_off, nhs, h, s, x.node[grp[g].root].off);
-		else
-			slot_put(w, (uint32_t)wild_off, nws, h, s, x.node[grp[g].root].off);
+		uint32_t s = grp[g].str, len = in->stridx[2 * s + 1];
+		const char *hs = in->strdata + in->stridx[2 * s];
+		uint32_t root = x.node[grp[g].root].off;
+		memcpy((uint8_t *)(w + root - (len + 3) / 4), hs, len);
+		slot_put(w, (uint32_t)(g < nexact ? host_off : wild_off), g < nexact ? nhs : nws,
+		         gwb_host_hash(hs, len), root, len, gmin[g]);
 	}
-	uint8_t *lab = (uint8_t *)(w + GWB_IX_HDR);
-	uint32_t lpos = 0;
 	for (uint32_t i = 0; i < nord; i++) {
 		const bnode *n = &x.node[ord[i]];
 		uint32_t *o = w + n->off;
-		o[0] = GWB_IX_HDR * 4 + lpos;
-		o[1] = n->llen;
-		o[2] = n->nkid;
-		o[3] = n->npre;
-		o[4] = n->nex;
-		memcpy(lab + lpos, n->label, n->llen);
-		lpos += n->llen;
-		uint8_t *fb = (uint8_t *)(o + GWB_IX_NODE);
-		uint32_t *kids = o + GWB_IX_NODE + (n->nkid + 3) / 4;
+		o[0] = n->llen;
+		o[1] = n->nkid;
+		o[2] = n->npre;
+		o[3] = n->nex;
+		uint8_t *lab = (uint8_t *)(o + GWB_IX_NODE);
+		memcpy(lab, n->label, n->llen);
+		uint8_t *fb = (uint8_t *)(o + GWB_IX_NODE + (n->llen + 3) / 4);
+		uint32_t *kids = o + GWB_IX_NODE + (n->llen + 3) / 4 + (n->nkid + 3) / 4;
 		for (uint32_t k = 0; k < n->nkid; k++) {
 			fb[k] = (uint8_t)x.node[n->kid[k]].label[0];
 			kids[k] = x.node[n->kid[k]].off;
@@ -441,6 +516,8 @@ out:
 	free(w);
 	free(ord);
 	free(stack);
+	free(gstart);
+	free(gmin);
 	free(gexact);
 	free(gwild);
 	free(grp);
@@ -450,26 +527,18 @@ out:
 }
 
 /* ------------------------------------------------------------ lookup */
-static int eq_lower(const char *req, const char *tbl, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (gwb_lower((unsigned char)req[i]) != (unsigned char)tbl[i])
-			return 0;
-	return 1;
-}
-
 /* slot number holding host (compared lowercased) or GWB_NONE */
-static uint32_t slot_find(const gwb_table *t, uint32_t off, uint32_t nslots,
+static uint32_t slot_find(const uint32_t *ix, uint32_t off, uint32_t nslots,
                           uint32_t h, const char *host, size_t len)
 {
-	const uint32_t *w = t->index + off;
+	const uint32_t *w = ix + off;
 	uint32_t mask = nslots - 1, i = h & mask;
 	for (uint32_t k = 0; k < nslots; k++, i = (i + 1) & mask) {
 		const uint32_t *e = w + GWB_IX_SLOT * i;
-		if (e[2] == GWB_NONE)
+		if (e[1] == GWB_NONE)
 			return GWB_NONE;
-		if (e[0] == h && t->stridx[2 * e[1] + 1] == len &&
-		    eq_lower(host, t->strdata + t->stridx[2 * e[1]], len))
+		if (e[0] == h && e[2] == len &&
+		    eq_lower(host, (const uint8_t *)(ix + e[1] - (len + 3) / 4), len))
 			return i;
 	}
 	return GWB_NONE;
@@ -508,34 +577,47 @@ static inline void scan(lk *c, const uint32_t *cand, uint32_t n)
 static void walk(lk *c, uint32_t node)
 {
 	const uint32_t *ix = c->t->index;
-	const uint8_t *ib = (const uint8_t *)ix;
 	const char *path = c->p->path;
 	size_t plen = c->p->plen, d = 0;
 
 	for (;;) {
 		const uint32_t *n = ix + node;
-		uint32_t ll = n[1];
+		uint32_t ll = n[0], nc = n[1], np = n[2];
+		const uint8_t *lab = (const uint8_t *)(n + GWB_IX_NODE);
 		if (ll) {
-			if (ll > plen - d || memcmp(path + d, ib + n[0], ll) != 0)
+			if (ll > plen - d)
 				return;
+			/* labels are short: a loop beats a call to memcmp */
+			for (uint32_t i = 0; i < ll; i++)
+				if ((uint8_t)path[d + i] != lab[i])
+					return;
 			d += ll;
 		}
-		uint32_t nc = n[2], np = n[3];
-		const uint32_t *kids = n + GWB_IX_NODE + ((nc + 3) >> 2);
+		const uint8_t *fb = lab + ((ll + 3) & ~3u);
+		const uint32_t *kids = (const uint32_t *)(fb + ((nc + 3) & ~3u));
 		if (np)
 			scan(c, kids + nc, np);
 		if (d == plen) {
-			if (n[4])
-				scan(c, kids + nc + np, n[4]);
+			if (n[3])
+				scan(c, kids + nc + np, n[3]);
 			return;
 		}
 		if (!nc || c->best == 0)
 			return;
-		const uint8_t *fb = (const uint8_t *)(n + GWB_IX_NODE);
-		const uint8_t *hit = memchr(fb, (unsigned char)path[d], nc);
-		if (!hit)
-			return;
-		node = kids[hit - fb];
+		uint8_t want = (uint8_t)path[d];
+		uint32_t k;
+		if (nc <= 16) {
+			for (k = 0; k < nc && fb[k] != want; k++)
+				;
+			if (k == nc)
+				return;
+		} else {
+			const uint8_t *hit = memchr(fb, want, nc);
+			if (!hit)
+				return;
+			k = (uint32_t)(hit - fb);
+		}
+		node = kids[k];
 	}
 }
 
@@ -546,24 +628,31 @@ uint32_t gwb_index_lookup(const gwb_table *t, const gwb_prep *p, gwb_match *m,
 	lk c = { .t = t, .p = p, .m = m, .s = s, .best = GWB_NONE, .best_exact = 0 };
 	const char *host = p->host;
 	size_t hlen = p->hlen;
-	uint32_t nwild = ix[GWB_IX_NWILD], h = FNV_SEED;
+	uint32_t nwild = ix[GWB_IX_NWILD];
 
-	/* one right-to-left pass: at each '.', h is the hash of what follows */
-	for (size_t i = hlen; i-- > 0;) {
-		unsigned char ch = gwb_lower((unsigned char)host[i]);
-		if (ch == '.' && nwild) {
-			uint32_t sl = slot_find(t, ix[GWB_IX_WILDOFF], nwild, h, host + i + 1, hlen - i - 1);
-			if (sl != GWB_NONE)
-				walk(&c, ix[ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * sl + 2]);
+	if (nwild) {
+		uint64_t lens = ix[GWB_IX_WILDLENS] | (uint64_t)ix[GWB_IX_WILDLENS + 1] << 32;
+		for (size_t i = 0; i < hlen; i++) {
+			if (host[i] != '.')
+				continue;
+			size_t sl = hlen - i - 1;
+			if (!((lens >> len_bit(sl)) & 1))
+				continue;
+			uint32_t k = slot_find(ix, ix[GWB_IX_WILDOFF], nwild,
+			                       gwb_host_hash(host + i + 1, sl), host + i + 1, sl);
+			const uint32_t *e = ix + ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * k;
+			if (k != GWB_NONE && e[3] < c.best)
+				walk(&c, e[1]);
 		}
-		h = (h ^ ch) * FNV_PRIME;
 	}
 	if (ix[GWB_IX_NHOST]) {
-		uint32_t sl = slot_find(t, ix[GWB_IX_HOSTOFF], ix[GWB_IX_NHOST], h, host, hlen);
-		if (sl != GWB_NONE)
-			walk(&c, ix[ix[GWB_IX_HOSTOFF] + GWB_IX_SLOT * sl + 2]);
+		uint32_t sl = slot_find(ix, ix[GWB_IX_HOSTOFF], ix[GWB_IX_NHOST],
+		                        gwb_host_hash(host, hlen), host, hlen);
+		const uint32_t *e = ix + ix[GWB_IX_HOSTOFF] + GWB_IX_SLOT * sl;
+		if (sl != GWB_NONE && e[3] < c.best)
+			walk(&c, e[1]);
 	}
-	if (ix[GWB_IX_ANYROOT] != GWB_NONE && c.best != 0)
+	if (ix[GWB_IX_ANYROOT] != GWB_NONE && ix[GWB_IX_ANYMIN] < c.best)
 		walk(&c, ix[GWB_IX_ANYROOT]);
 	if (c.best_exact || c.best == GWB_NONE) {
 		m->ncap = 0;
@@ -582,6 +671,7 @@ typedef struct ixv {
 	uint32_t *stack;               /* (offset, expected first byte + 1) pairs */
 	size_t sp, cap;
 	uint32_t nnodes, ncand;
+	uint32_t gmin;                 /* lowest route of the group being checked */
 	char *err;
 	size_t errlen;
 } ixv;
@@ -618,6 +708,8 @@ static int ixv_cands(ixv *v, uint32_t node, const uint32_t *c, uint32_t n)
 		if (v->filed[r])
 			return gwb_errf(v->err, v->errlen, "index: route %u filed more than once", r);
 		v->filed[r] = 1;
+		if (r < v->gmin)
+			v->gmin = r;
 		prev = r;
 	}
 	v->ncand += n;
@@ -628,9 +720,10 @@ static int ixv_trie(ixv *v, uint32_t root)
 {
 	const gwb_table *t = v->t;
 	const uint32_t *w = t->index;
-	uint64_t nw = t->nindex, nbytes = nw * 4;
+	uint64_t nw = t->nindex;
 
 	v->sp = 0;
+	v->gmin = GWB_NONE;
 	if (ixv_push(v, root, 0) < 0)
 		return -1;
 	while (v->sp) {
@@ -643,26 +736,27 @@ static int ixv_trie(ixv *v, uint32_t root)
 		v->seen[o] = 1;
 		v->nnodes++;
 		const uint32_t *n = w + o;
-		uint32_t lo = n[0], ll = n[1], nc = n[2], np = n[3], ne = n[4];
-		if ((uint64_t)lo + ll > nbytes)
-			return gwb_errf(v->err, v->errlen, "index: node %u: label out of bounds", o);
-		if (fbx) {
-			if (ll == 0 || ((const uint8_t *)w)[lo] != fbx - 1)
-				return gwb_errf(v->err, v->errlen, "index: node %u: label does not start with its branch byte", o);
-		}
+		uint32_t ll = n[0], nc = n[1], np = n[2], ne = n[3];
 		if (nc > 256)
 			return gwb_errf(v->err, v->errlen, "index: node %u: %u children", o, nc);
-		uint64_t sz = GWB_IX_NODE + (uint64_t)(nc + 3) / 4 + nc + (uint64_t)np + ne;
+		uint64_t lw = ((uint64_t)ll + 3) / 4, fw = (nc + 3) / 4;
+		uint64_t sz = GWB_IX_NODE + lw + fw + nc + (uint64_t)np + ne;
 		if (o + sz > nw)
 			return gwb_errf(v->err, v->errlen, "index: node %u: arrays out of bounds", o);
-		const uint8_t *fb = (const uint8_t *)(n + GWB_IX_NODE);
+		const uint8_t *lab = (const uint8_t *)(n + GWB_IX_NODE);
+		if (fbx && (ll == 0 || lab[0] != fbx - 1))
+			return gwb_errf(v->err, v->errlen, "index: node %u: label does not start with its branch byte", o);
+		const uint8_t *fb = lab + lw * 4;
 		for (uint32_t k = 1; k < nc; k++)
 			if (fb[k] <= fb[k - 1])
 				return gwb_errf(v->err, v->errlen, "index: node %u: children not in byte order", o);
-		for (uint32_t k = nc; k < (nc + 3) / 4 * 4; k++)
+		for (uint64_t k = ll; k < lw * 4; k++)
+			if (lab[k])
+				return gwb_errf(v->err, v->errlen, "index: node %u: padding not zero", o);
+		for (uint64_t k = nc; k < fw * 4; k++)
 			if (fb[k])
 				return gwb_errf(v->err, v->errlen, "index: node %u: padding not zero", o);
-		const uint32_t *kids = n + GWB_IX_NODE + (nc + 3) / 4;
+		const uint32_t *kids = (const uint32_t *)(fb + fw * 4);
 		if (ixv_cands(v, o, kids + nc, np) < 0 || ixv_cands(v, o, kids + nc + np, ne) < 0)
 			return -1;
 		for (uint32_t k = nc; k-- > 0;)
@@ -676,6 +770,7 @@ static int ixv_table(ixv *v, const char *what, uint32_t off, uint32_t nslots)
 {
 	const gwb_table *t = v->t;
 	const uint32_t *w = t->index;
+	const uint8_t *ib = (const uint8_t *)w;
 	if (nslots == 0)
 		return 0;
 	if ((nslots & (nslots - 1)) != 0 || nslots > (1u << 26))
@@ -685,25 +780,31 @@ static int ixv_table(ixv *v, const char *what, uint32_t off, uint32_t nslots)
 	int empty = 0;
 	for (uint32_t i = 0; i < nslots; i++) {
 		const uint32_t *e = w + off + GWB_IX_SLOT * i;
-		if (e[2] == GWB_NONE) {
-			if (e[0] || e[1])
+		if (e[1] == GWB_NONE) {
+			if (e[0] || e[2] || e[3])
 				return gwb_errf(v->err, v->errlen, "index: %s slot %u: empty slot not zero", what, i);
 			empty = 1;
 			continue;
 		}
-		if (e[1] >= t->nstr)
-			return gwb_errf(v->err, v->errlen, "index: %s slot %u: string %u out of range", what, i, e[1]);
-		size_t hl;
-		const char *hs = gwb_s(t, e[1], &hl);
+		uint64_t kw = ((uint64_t)e[2] + 3) / 4;
+		if (e[1] < kw || e[1] >= t->nindex)
+			return gwb_errf(v->err, v->errlen, "index: %s slot %u: key out of bounds", what, i);
+		const char *hs = (const char *)(ib + 4 * (e[1] - kw));
+		size_t hl = e[2];
+		for (size_t k = hl; k < kw * 4; k++)
+			if (hs[k])
+				return gwb_errf(v->err, v->errlen, "index: %s slot %u: padding not zero", what, i);
 		if (e[0] != gwb_host_hash(hs, hl))
 			return gwb_errf(v->err, v->errlen, "index: %s slot %u: wrong hash", what, i);
 		/* the lookup must find this very slot: no gap before it, no
 		 * equal key earlier in its probe sequence, lowercase key */
-		if (slot_find(t, off, nslots, e[0], hs, hl) != i)
+		if (slot_find(w, off, nslots, e[0], hs, hl) != i)
 			return gwb_errf(v->err, v->errlen, "index: %s slot %u (\"%.*s\") unreachable", what, i,
 			                (int)(hl > 64 ? 64 : hl), hs);
-		if (ixv_trie(v, e[2]) < 0)
+		if (ixv_trie(v, e[1]) < 0)
 			return -1;
+		if (v->gmin != e[3])
+			return gwb_errf(v->err, v->errlen, "index: %s slot %u: wrong minimum route", what, i);
 	}
 	if (!empty)
 		return gwb_errf(v->err, v->errlen, "index: %s table has no empty slot", what);
@@ -727,8 +828,23 @@ int gwb_index_verify(const gwb_table *t, char *err, size_t errlen)
 	if (ixv_table(&v, "host", w[GWB_IX_HOSTOFF], w[GWB_IX_NHOST]) < 0 ||
 	    ixv_table(&v, "wildcard", w[GWB_IX_WILDOFF], w[GWB_IX_NWILD]) < 0)
 		goto out;
+	uint64_t lens = 0;
+	for (uint32_t i = 0; i < w[GWB_IX_NWILD]; i++) {
+		const uint32_t *e = w + w[GWB_IX_WILDOFF] + GWB_IX_SLOT * i;
+		if (e[1] != GWB_NONE)
+			lens |= 1ull << len_bit(e[2]);
+	}
+	if ((uint32_t)lens != w[GWB_IX_WILDLENS] || (uint32_t)(lens >> 32) != w[GWB_IX_WILDLENS + 1]) {
+		gwb_errf(err, errlen, "index: wrong wildcard length mask");
+		goto out;
+	}
+	v.gmin = GWB_NONE;
 	if (w[GWB_IX_ANYROOT] != GWB_NONE && ixv_trie(&v, w[GWB_IX_ANYROOT]) < 0)
 		goto out;
+	if (v.gmin != w[GWB_IX_ANYMIN]) {
+		gwb_errf(err, errlen, "index: wrong minimum route of the any-host group");
+		goto out;
+	}
 	for (uint32_t r = 0; r < t->nroute; r++)
 		if (!v.filed[r]) {
 			gwb_errf(err, errlen, "index: route %u is not filed", r);
@@ -752,17 +868,18 @@ static int visit_trie(const gwb_table *t, uint32_t root, int hk, const char *hos
                       gwb_ix_visit_fn fn, void *ctx, char *pbuf, uint32_t *stack)
 {
 	const uint32_t *w = t->index;
-	const uint8_t *ib = (const uint8_t *)w;
 	size_t sp = 0;
 	stack[sp++] = root;
 	stack[sp++] = 0;
 	while (sp) {
 		uint32_t d = stack[--sp], o = stack[--sp];
 		const uint32_t *n = w + o;
-		memcpy(pbuf + d, ib + n[0], n[1]);
-		d += n[1];
-		uint32_t nc = n[2], np = n[3], ne = n[4];
-		const uint32_t *kids = n + GWB_IX_NODE + (nc + 3) / 4;
+		uint32_t ll = n[0], nc = n[1], np = n[2], ne = n[3];
+		const uint8_t *lab = (const uint8_t *)(n + GWB_IX_NODE);
+		memcpy(pbuf + d, lab, ll);
+		d += ll;
+		const uint8_t *fb = lab + ((ll + 3) & ~3u);
+		const uint32_t *kids = (const uint32_t *)(fb + ((nc + 3) & ~3u));
 		for (uint32_t i = 0; i < np + ne; i++) {
 			uint32_t c = kids[nc + i];
 			int pk = i >= np ? GWB_PATH_EXACT : (d == 0 ? GWB_PATH_ANY : GWB_PATH_PREFIX);
@@ -798,11 +915,10 @@ int gwb_index_visit(const gwb_table *t, gwb_ix_visit_fn fn, void *ctx)
 		uint32_t ns = w[tabs[k].n], off = w[tabs[k].off];
 		for (uint32_t i = 0; i < ns; i++) {
 			const uint32_t *e = w + off + GWB_IX_SLOT * i;
-			if (e[2] == GWB_NONE)
+			if (e[1] == GWB_NONE)
 				continue;
-			size_t hl;
-			const char *hs = gwb_s(t, e[1], &hl);
-			visit_trie(t, e[2], tabs[k].kind, hs, hl, fn, ctx, pbuf, stack);
+			visit_trie(t, e[1], tabs[k].kind, (const char *)(w + e[1] - (e[2] + 3) / 4), e[2],
+			           fn, ctx, pbuf, stack);
 		}
 	}
 	if (w[GWB_IX_ANYROOT] != GWB_NONE)

@@ -86,7 +86,7 @@ int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
 /*
  * Index word layout constants, see gwb_index.c for the picture.
  */
-#define GWB_IX_HDR        8u      /* header words */
+#define GWB_IX_HDR        10u     /* header words */
 #define GWB_IX_NHOST      0u
 #define GWB_IX_HOSTOFF    1u
 #define GWB_IX_NWILD      2u
@@ -94,15 +94,15 @@ int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
 #define GWB_IX_ANYROOT    4u
 #define GWB_IX_NNODES     5u
 #define GWB_IX_NCAND      6u
-#define GWB_IX_LABELOFF   7u
-#define GWB_IX_SLOT       3u      /* words per hash slot: hash, str, root */
-#define GWB_IX_NODE       5u      /* node header words */
+#define GWB_IX_ANYMIN     7u
+#define GWB_IX_WILDLENS   8u      /* and 9 */
+#define GWB_IX_SLOT       4u      /* words per hash slot: hash, root, len, min */
+#define GWB_IX_NODE       4u      /* node header words */
 #define GWB_CAND_ROUTE    0x000fffffu
 #define GWB_CAND_MSHIFT   20
 #define GWB_CAND_EXACT    (1u << 30)
 
-/* host hash: FNV-1a over the lowercased bytes, right to left, so that one
- * pass over a request host yields the hash of every suffix */
+/* host hash over the lowercased bytes (gwb_index.c) */
 uint32_t gwb_host_hash(const char *s, size_t n);
 
 typedef struct gwb_ix_input {

@@ -46,11 +46,24 @@ const char *gwb_method_name(unsigned bit)
 
 uint32_t gwb_method_bit(const char *m, size_t n)
 {
-	/* methods are case-sensitive (RFC 9110 9.1): "get" is OTHER */
-	for (unsigned i = 0; i < 9; i++)
-		if (strlen(method_names[i]) == n && memcmp(method_names[i], m, n) == 0)
-			return 1u << i;
-	return GWB_M_OTHER;
+	/* on every request: dispatch on the length, then one compare.
+	 * Methods are case-sensitive (RFC 9110 9.1): "get" is OTHER. */
+#define M_(s, bit) (n == sizeof(s) - 1 && memcmp(m, s, sizeof(s) - 1) == 0 ? (bit) : GWB_M_OTHER)
+	switch (n) {
+	case 3:
+		return m[0] == 'G' ? M_("GET", GWB_M_GET) : M_("PUT", GWB_M_PUT);
+	case 4:
+		return m[0] == 'P' ? M_("POST", GWB_M_POST) : M_("HEAD", GWB_M_HEAD);
+	case 5:
+		return m[0] == 'P' ? M_("PATCH", GWB_M_PATCH) : M_("TRACE", GWB_M_TRACE);
+	case 6:
+		return M_("DELETE", GWB_M_DELETE);
+	case 7:
+		return m[0] == 'O' ? M_("OPTIONS", GWB_M_OPTIONS) : M_("CONNECT", GWB_M_CONNECT);
+	default:
+		return GWB_M_OTHER;
+	}
+#undef M_
 }
 
 const char *const gwb_keykind_name[GWB_KEY__COUNT] = {

@@ -472,6 +472,57 @@ START_TEST(random_self_check)
 }
 END_TEST
 
+/* dump line "  index: ..." of route r */
+static char *index_line(uint32_t r, char *buf, size_t cap)
+{
+	char *d = NULL, want[32];
+	size_t dl = 0;
+	FILE *f = open_memstream(&d, &dl);
+	gwb_dump(T, f);
+	fclose(f);
+	snprintf(want, sizeof want, "\nroute %u ", r);
+	char *p = strstr(d, want);
+	ck_assert_ptr_nonnull(p);
+	p = strstr(p, "  index: ");
+	ck_assert_ptr_nonnull(p);
+	p += 9;
+	size_t n = strcspn(p, "\n");
+	snprintf(buf, cap, "%.*s", (int)n, p);
+	free(d);
+	return buf;
+}
+
+START_TEST(regex_narrowing)
+{
+	gwb_builder *b = gwb_builder_new();
+	char buf[256];
+	tu_route(b, "r0", X_RE("^/docs/v1/(.*)$", 0), 0);
+	tu_route(b, "r1", X_OR(X_RE("^/a/x", 0), X_PEQ("/b")), 0);
+	tu_route(b, "r2", X_NOT(X_RE("^/n/", 0)), 0);
+	tu_route(b, "r3", X_AND(X_PPRE("/d"), X_RE("^/docs/(x)", 0)), 0);
+	tu_route(b, "r4", X_AND(X_PPRE("/z"), X_RE("^/docs/(x)", 0)), 0);
+	tu_route(b, "r5", X_AND(X_HOST("h"), X_NOT(X_NOT(X_RE("^/nn/", 0)))), 0);
+	tu_route(b, "r6", X_RE("^/ci/", GWB_RE_CASELESS), 0);
+	tu_route(b, "r7", X_AND(X_OR(X_RE("^/o/1", 0), X_RE("^/o/2", 0)), X_RE("^/o/", 0)), 0);
+	load_built(b);
+	ck_assert_str_eq(index_line(0, buf, sizeof buf), "host *  path ^= \"/docs/v1/\"  methods *");
+	ck_assert_str_eq(index_line(1, buf, sizeof buf), "host *  path *  methods *");
+	ck_assert_str_eq(index_line(2, buf, sizeof buf), "host *  path *  methods *");
+	ck_assert_str_eq(index_line(3, buf, sizeof buf), "host *  path ^= \"/docs/\"  methods *");
+	ck_assert_str_eq(index_line(4, buf, sizeof buf), "host *  path ^= \"/z\"  methods *");
+	ck_assert_str_eq(index_line(5, buf, sizeof buf), "host \"h\"  path ^= \"/nn/\"  methods *");
+	ck_assert_str_eq(index_line(6, buf, sizeof buf), "host *  path *  methods *");
+	ck_assert_str_eq(index_line(7, buf, sizeof buf), "host *  path ^= \"/o/\"  methods *");
+	ck_assert_uint_eq(match("GET", "x", "/docs/v1/a"), 0);
+	ck_assert_uint_eq(match("GET", "x", "/docs/x"), 2);        /* r2 comes first */
+	ck_assert_uint_eq(match("GET", "x", "/b"), 1);
+	ck_assert_uint_eq(match("GET", "x", "/a/x"), 1);
+	ck_assert_uint_eq(match("GET", "x", "/n/"), GWB_NONE);
+	ck_assert_uint_eq(match("GET", "x", "/m"), 2);
+	unload();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("gwb_match");
@@ -484,6 +535,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, boolean);
 	tcase_add_test(tc, first_match_across_groups);
 	tcase_add_test(tc, trace);
+	tcase_add_test(tc, regex_narrowing);
 	tcase_add_test(tc, random_self_check);
 	suite_add_tcase(s, tc);
 	return s;

@@ -315,7 +315,7 @@ static const char dump_want[] =
 "  content:\n"
 "        43  RESPOND 204 \"\" \"\"\n"
 "\n"
-"index: 1 exact hosts (4 slots), 1 wildcard suffixes (4 slots), any-host group yes, 5 trie nodes, 3 candidates\n";
+"index: 1 exact hosts (4 slots), 1 wildcard suffixes (4 slots), any-host group yes, 3 trie nodes, 3 candidates\n";
 
 START_TEST(dump_golden)
 {
@@ -418,6 +418,50 @@ START_TEST(dump_golden)
 }
 END_TEST
 
+START_TEST(regex_prefix)
+{
+	static const struct {
+		const char *re;
+		uint32_t flags;
+		const char *prefix;
+		int whole;
+	} cases[] = {
+		{ "^/docs/v1/(.*)$", 0, "/docs/v1/", 0 },
+		{ "^/docs/", 0, "/docs/", 1 },
+		{ "^/a\\.b\\/c", 0, "/a.b/c", 1 },
+		{ "^/ab?c", 0, "/a", 0 },
+		{ "^/ab*", 0, "/a", 0 },
+		{ "^/ab{2}", 0, "/a", 0 },
+		{ "^/ab+c", 0, "/ab", 0 },
+		{ "^/a\\d", 0, "/a", 0 },
+		{ "^/a.b", 0, "/a", 0 },
+		{ "^/a[bc]", 0, "/a", 0 },
+		{ "^/x$", 0, "/x", 0 },
+		{ "^/a|/b", 0, "", 0 },
+		{ "^/(a|b)", 0, "", 0 },
+		{ "/docs", 0, "", 0 },
+		{ "^/docs", GWB_RE_CASELESS, "", 0 },
+		{ "^(?i)/docs", 0, "", 0 },
+		{ "^", 0, "", 1 },
+		{ "", 0, "", 0 },
+		{ "^/a\\", 0, "/a", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[64];
+		int whole = -1;
+		size_t n = gwb_regex_prefix(cases[i].re, strlen(cases[i].re), cases[i].flags, out, sizeof out, &whole);
+		ck_assert_msg(n == strlen(cases[i].prefix) && memcmp(out, cases[i].prefix, n) == 0,
+		              "%s: got \"%.*s\"", cases[i].re, (int)n, out);
+		ck_assert_msg(whole == cases[i].whole, "%s: whole %d", cases[i].re, whole);
+	}
+	char small[3];
+	int whole;
+	ck_assert_uint_eq(gwb_regex_prefix("^/abcdef", 8, 0, small, sizeof small, &whole), 3);
+	ck_assert_int_eq(whole, 0);
+	ck_assert_int_eq(memcmp(small, "/ab", 3), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("gwb_text");
@@ -429,6 +473,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, cidrs);
 	tcase_add_test(tc, crc);
 	tcase_add_test(tc, ops_table);
+	tcase_add_test(tc, regex_prefix);
 	tcase_add_test(tc, dump_golden);
 	suite_add_tcase(s, tc);
 	return s;
