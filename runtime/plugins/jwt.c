@@ -247,8 +247,10 @@ int jwt_verify(const jwt_key *k, const jwt_check *c, const char *tok, size_t n,
 		return JWT_MALFORMED;
 	const char *d1 = memchr(tok, '.', n);
 	const char *d2 = d1 ? memchr(d1 + 1, '.', (size_t)(tok + n - d1 - 1)) : NULL;
+	/* an empty signature is refused below, after the alg check, so that
+	 * an unsecured token ("alg":"none") is reported as such */
 	if (!d1 || !d2 || memchr(d2 + 1, '.', (size_t)(tok + n - d2 - 1)) ||
-	    d1 == tok || d2 == d1 + 1 || d2 + 1 == tok + n)
+	    d1 == tok || d2 == d1 + 1)
 		return JWT_MALFORMED;
 
 	int st = JWT_OK;
@@ -268,6 +270,8 @@ int jwt_verify(const jwt_key *k, const jwt_check *c, const char *tok, size_t n,
 		return JWT_BAD_ALG;
 
 	size_t sn = (size_t)(tok + n - d2 - 1);
+	if (sn == 0)
+		return JWT_MALFORMED;
 	unsigned char *sig = malloc(sn / 4 * 3 + 3);
 	if (!sig)
 		return JWT_NOMEM;
