@@ -24,6 +24,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "core.h"
 #include "log.h"
@@ -158,6 +159,11 @@ int main(int argc, char **argv)
 		log_err("initialisation failed");
 		return 1;
 	}
+	/* before reload_init: the first table load applies the persisted state */
+	if (admin_init(cfg, reg, err, sizeof err) != 0) {
+		log_err("%s", err);
+		return 1;
+	}
 	if (reload_init(cfg, reg, err, sizeof err) != 0) {
 		log_err("%s", err);
 		return 1;
@@ -171,6 +177,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (srv_start(reload_config(), err, sizeof err) != 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (admin_start(err, sizeof err) != 0) {
 		log_err("%s", err);
 		return 1;
 	}
@@ -257,6 +267,7 @@ int main(int argc, char **argv)
 				break;
 		}
 	}
+	admin_stop();
 	/* every worker has returned (or is being told to): collect them */
 	for (int i = 0; i < srv_nworkers; i++)
 		if (!srv_workers[i].joined) {
