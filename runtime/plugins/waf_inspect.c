@@ -128,15 +128,15 @@ static const char *pname_str(waf_scratch *sc, const pname *p)
 typedef int (*visit_fn)(void *ctx, enum vkind kind, const pname *part, const char *raw,
 			size_t len);
 
-/* name=value pairs separated by any of seps */
-static int walk_pairs(waf_scratch *sc, const char *s, size_t n, const char *seps,
+/* name=value pairs separated by sep */
+static int walk_pairs(const char *s, size_t n, char sep,
 		      const char *prefix, enum vkind kind, int trim, visit_fn visit, void *ctx)
 {
 	size_t i = 0;
 	while (i < n) {
 		size_t b = i;
-		while (i < n && s[i] != seps[0] && (!seps[1] || s[i] != seps[1]))
-			i++;
+		const char *x = memchr(s + i, sep, n - i);
+		i = x ? (size_t)(x - s) : n;
 		size_t e = i++;
 		if (trim)
 			while (b < e && (s[b] == ' ' || s[b] == '\t'))
@@ -309,7 +309,7 @@ static int walk(const waf_input *in, unsigned where, visit_fn visit, void *ctx)
 		return r;
 	if (where & WAF_IN_ARGS) {
 		if (in->query_len &&
-		    (r = walk_pairs(sc, in->query, in->query_len, "&", "arg:", V_ARG, 0, visit, ctx)))
+		    (r = walk_pairs(in->query, in->query_len, '&', "arg:", V_ARG, 0, visit, ctx)))
 			return r;
 		for (size_t k = 0; k < in->nargs; k++) {
 			const waf_pair *a = &in->args[k];
@@ -322,7 +322,7 @@ static int walk(const waf_input *in, unsigned where, visit_fn visit, void *ctx)
 	}
 	if (where & WAF_IN_HEADERS) {
 		if (in->cookie_len &&
-		    (r = walk_pairs(sc, in->cookie, in->cookie_len, ";", "cookie:", V_COOKIE, 1, visit, ctx)))
+		    (r = walk_pairs(in->cookie, in->cookie_len, ';', "cookie:", V_COOKIE, 1, visit, ctx)))
 			return r;
 		if (in->user_agent_len &&
 		    (r = visit(ctx, V_UA, &p_ua, in->user_agent, in->user_agent_len)))
@@ -348,7 +348,7 @@ static int walk(const waf_input *in, unsigned where, visit_fn visit, void *ctx)
 		}
 		switch (t) {
 		case WAF_BODY_FORM:
-			return walk_pairs(sc, in->body, in->body_len, "&", "body:", V_FORM, 0, visit, ctx);
+			return walk_pairs(in->body, in->body_len, '&', "body:", V_FORM, 0, visit, ctx);
 		case WAF_BODY_JSON:
 			return walk_json(sc, in->body, in->body_len, visit, ctx);
 		case WAF_BODY_RAW:

@@ -93,75 +93,90 @@ static const char *const *sensitive_for(unsigned char c)
 	}
 }
 
-/* stream wrappers of include(), file reading in XXE and SSRF */
+/* stream wrappers of include(), file reading in XXE and SSRF (the part
+ * before "://") */
 static const char *const wrappers[] = {
-	"php://", "file://", "expect://", "phar://", "zip://", "glob://", "data://",
-	"compress.zlib://", "compress.bzip2://", "jar:file:", NULL
+	"php", "file", "expect", "phar", "zip", "glob", "data", "compress.zlib",
+	"compress.bzip2", NULL
 };
+
+static const unsigned char tr_kind[256] = {['.'] = 1, ['/'] = 2, ['\\'] = 2, [':'] = 3};
+
+static const char *sensitive_at(const unsigned char *s, size_t n, size_t i, int noslash)
+{
+	/* the first letter after the separators picks the list */
+	size_t f = i;
+	while (f < n && is_sep(s[f]))
+		f++;
+	const char *const *list = sensitive_for(f < n ? s[f] : 0);
+	for (int k = 0; list && list[k]; k++)
+		if (path_match(s, n, i, list[k] + noslash))
+			return "traversal-sensitive-file";
+	return NULL;
+}
 
 const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const char *rule;
 
 	/* every rule needs a dot, a slash, a backslash or a colon */
-	size_t z = 0;
-	while (z < n && s[z] != '.' && s[z] != '/' && s[z] != '\\' && s[z] != ':')
-		z++;
-	if (z == n)
+	size_t i = 0;
+	while (i < n && !tr_kind[s[i]])
+		i++;
+	if (i == n)
 		return NULL;
-
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (s[i] == '.' && s[i + 1] == '.') {
-			size_t j = i + 2;
-			if (j < n && s[j] == ';')
-				j++;  /* ..;/ (path parameters of Java servers) */
-			int before = i == 0 || !is_alnum(s[i - 1]);
-			if (before && ((j < n && is_sep(s[j])) ||
-				       (j == n && i > 0 && is_sep(s[i - 1])))) {
-				if (pos)
-					*pos = i;
-				return "traversal-dotdot";
-			}
-		}
-		/* a sensitive path, unless it is a word of prose ("how to read
-		 * /etc/hosts"): attack values are a path, not a sentence */
-		if ((s[i] == '/' || s[i] == '\\' || (i == 0 && (s[i] == 'e' || s[i] == 'w' || s[i] == 'p'))) &&
-		    (i == 0 || s[i - 1] != ' ')) {
-			/* first letter after the separators, to skip most patterns */
-			size_t f = i;
-			while (f < n && is_sep(s[f]))
-				f++;
-			unsigned char first = f < n ? s[f] : 0;
-			if (i == 0 && !is_sep(s[0]))
-				first = s[0];
-			const char *const *list = sensitive_for(first);
-			for (int k = 0; list && list[k]; k++) {
-				const char *p = list[k];
-				/* at the start of the value the leading slash is optional */
-				if (i == 0 && !is_sep(s[0]))
-					p++;
-				if (path_match(s, n, i, p)) {
+	/* at the start of the value the leading slash is optional: etc/passwd */
+	if (!is_sep(s[0]) && (rule = sensitive_at(s, n, 0, 1))) {
+		if (pos)
+			*pos = 0;
+		return rule;
+	}
+	for (; i < n; i++) {
+		switch (tr_kind[s[i]]) {
+		case 1:
+			if (i + 1 < n && s[i + 1] == '.') {
+				size_t j = i + 2;
+				if (j < n && s[j] == ';')
+					j++;  /* ..;/ (path parameters of Java servers) */
+				int before = i == 0 || !is_alnum(s[i - 1]);
+				if (before && ((j < n && is_sep(s[j])) ||
+					       (j == n && i > 0 && is_sep(s[i - 1])))) {
 					if (pos)
 						*pos = i;
-					return "traversal-sensitive-file";
+					return "traversal-dotdot";
 				}
 			}
-		}
-		if (s[i] == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/') {
-			for (int k = 0; wrappers[k]; k++) {
-				size_t l = strlen(wrappers[k]) - 3;  /* without "://" */
-				if (i >= l && !memcmp(s + i - l, wrappers[k], l) &&
-				    (i == l || !is_alnum(s[i - l - 1]))) {
-					if (pos)
-						*pos = i - l;
-					return "traversal-wrapper";
+			break;
+		case 2:
+			/* a sensitive path, unless it is a word of prose ("how to
+			 * read /etc/hosts"): attack values are a path, not a sentence */
+			if ((i == 0 || s[i - 1] != ' ') && (rule = sensitive_at(s, n, i, 0))) {
+				if (pos)
+					*pos = i;
+				return rule;
+			}
+			break;
+		case 3:
+			if (i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/') {
+				for (int k = 0; wrappers[k]; k++) {
+					size_t l = strlen(wrappers[k]);
+					if (i >= l && !memcmp(s + i - l, wrappers[k], l) &&
+					    (i == l || !is_alnum(s[i - l - 1]))) {
+						if (pos)
+							*pos = i - l;
+						return "traversal-wrapper";
+					}
 				}
 			}
-		}
-		if (s[i] == 'j' && n - i >= 9 && !memcmp(s + i, "jar:file:", 9)) {
-			if (pos)
-				*pos = i;
-			return "traversal-wrapper";
+			if (i >= 3 && n - i >= 6 && !memcmp(s + i - 3, "jar:file:", 9)) {
+				if (pos)
+					*pos = i - 3;
+				return "traversal-wrapper";
+			}
+			break;
+		default:
+			break;
 		}
 	}
 	return NULL;

@@ -144,6 +144,9 @@ static long entity_at(const unsigned char *p, const unsigned char *e, size_t *us
 	return -1;
 }
 
+/* bytes a decoding round may act on */
+static const unsigned char dec_special[256] = {['%'] = 1, ['+'] = 1, ['&'] = 1, ['\\'] = 1};
+
 /* One decoding round from src[0..n) to dst (dst may equal src). Returns the
  * output length; *changed is set when anything was decoded. */
 static size_t decode_round(const unsigned char *src, size_t n, unsigned char *dst, size_t cap,
@@ -154,6 +157,24 @@ static size_t decode_round(const unsigned char *src, size_t n, unsigned char *ds
 	unsigned char u[4];
 
 	while (p < e) {
+		/* copy the run of ordinary bytes at once */
+		const unsigned char *q = p;
+		while (q < e && !dec_special[*q])
+			q++;
+		if (q > p) {
+			size_t run = (size_t)(q - p);
+			if (o + run >= cap) {
+				run = cap - 1 - o;
+				*anom |= WAF_A_TRUNC;
+				memmove(dst + o, p, run);
+				o += run;
+				break;
+			}
+			memmove(dst + o, p, run);
+			o += run;
+			p = q;
+			continue;
+		}
 		unsigned char c = *p;
 		int ulen = -1;        /* bytes in u to emit, -1: copy c */
 		size_t used = 1;
@@ -281,6 +302,12 @@ static size_t skip_sql_comment(const unsigned char *s, size_t i, size_t n)
 	return n;
 }
 
+/* fold_pass: 0 copy, 1 ASCII upper case, 2 may start or end an SQL
+ * comment, 3 control, NUL or non-ASCII */
+static const unsigned char fold_kind[256] = {
+	[0 ... 0x1f] = 3, ['A' ... 'Z'] = 1, ['/'] = 2, ['*'] = 2, [0x7f ... 0xff] = 3,
+};
+
 /* Last pass, in place: Unicode folding, whitespace, NUL, control chars,
  * SQL comments, case. */
 static size_t fold_pass(unsigned char *s, size_t n, unsigned flags, unsigned *anom)
@@ -290,7 +317,18 @@ static size_t fold_pass(unsigned char *s, size_t n, unsigned flags, unsigned *an
 
 	for (size_t i = 0; i < n;) {
 		unsigned char c = s[i];
+		unsigned char k = fold_kind[c];
 
+		if (k == 0 || (k == 2 && !(flags & WAF_N_SQLCMT) && !in_exec)) {
+			s[o++] = c;  /* the common case: nothing to fold */
+			i++;
+			continue;
+		}
+		if (k == 1) {
+			s[o++] = (flags & WAF_N_LOWER) ? (unsigned char)(c | 0x20) : c;
+			i++;
+			continue;
+		}
 		if (c >= 0x80) {
 			unsigned long cp;
 			int ol = 0;
@@ -353,7 +391,7 @@ static size_t fold_pass(unsigned char *s, size_t n, unsigned flags, unsigned *an
 			if (i + 2 < n && s[i + 2] == '!') {
 				/* MySQL runs the body of / *!NNNNN ... * / as code */
 				i += 3;
-				for (int k = 0; k < 5 && i < n && s[i] >= '0' && s[i] <= '9'; k++)
+				for (int d = 0; d < 5 && i < n && s[i] >= '0' && s[i] <= '9'; d++)
 					i++;
 				in_exec = 1;
 				s[o++] = ' ';

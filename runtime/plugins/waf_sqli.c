@@ -1082,25 +1082,58 @@ const char *waf_sqli_check(const char *s, size_t n, size_t *pos, char *fp, size_
 	verdict v = {0};
 
 	pthread_once(&kw_once, kw_build);
-	int has_cmt = 0;
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (s[i] == '/' && s[i + 1] == '*') {
-			has_cmt = 1;
+
+	/* One pass to see what the value can be. A value made only of letters,
+	 * digits, '_', '-' and '.' is one token or words glued by '-' and '.':
+	 * no rule can fire on it (they need blanks, quotes, parentheses,
+	 * operators or comments between tokens). Most names and values of a
+	 * clean request are like that. */
+	static const unsigned char kind[256] = {
+		/* 0: plain, 1: other, 2: ', 3: ", 4: / */
+		[0 ... 0x21] = 1, ['"'] = 3, [0x23 ... 0x26] = 1, ['\''] = 2, [0x28 ... 0x2c] = 1,
+		['/'] = 4, [':' ... '@'] = 1, ['['] = 1, ['\\'] = 1, [']'] = 1, ['^'] = 1,
+		['`'] = 1, ['{' ... 0x7f] = 1,
+	};
+	int plain = 1, has_cmt = 0, q1 = 0, q2 = 0;
+	for (size_t i = 0; i < n; i++) {
+		switch (kind[(unsigned char)s[i]]) {
+		case 0:
+			continue;
+		case 2:
+			q1 = 1;
+			break;
+		case 3:
+			q2 = 1;
+			break;
+		case 4:
+			if (i + 1 < n && s[i + 1] == '*')
+				has_cmt = 1;
+			break;
+		default:
 			break;
 		}
+		plain = 0;
 	}
+	if (fp && fpcap)
+		fp[0] = 0;
+	if (plain)
+		return NULL;
+	char *fpo = fp;
+	if (!fp || !fpcap)
+		fpo = NULL;
+	const int has_q[3] = {1, q1, q2};
 	for (int join = 0; join <= has_cmt; join++) {
 		for (int c = 0; c < 3; c++) {
-			if (ctxs[c] && !memchr(s, ctxs[c], n))
+			if (!has_q[c])
 				continue;
-			if (scan(s, n, ctxs[c], join, &v, fp, fpcap)) {
+			if (scan(s, n, ctxs[c], join, &v, fpo, fpcap)) {
 				if (pos)
 					*pos = v.pos;
 				return v.rule;
 			}
 		}
 	}
-	if (fp && fpcap)
-		fp[0] = 0;
+	if (fpo)
+		fpo[0] = 0;  /* a fingerprint only comes with a hit */
 	return NULL;
 }
