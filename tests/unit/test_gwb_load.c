@@ -649,6 +649,48 @@ START_TEST(empty_table)
 }
 END_TEST
 
+/* a table with every kind of match test and index group, for the seeds */
+static uint8_t *matchy(size_t *n)
+{
+	gwb_builder *b = gwb_builder_new();
+	tu_route(b, "m0", X_AND(X_HOST("api.example.com"), X_AND(X_PPRE("/v1/"), X_METHOD(GWB_M_GET))), 0);
+	tu_route(b, "m1", X_AND(X_WILD("example.com"), X_PEQ("/w")), 0);
+	tu_route(b, "m2", X_OR(X_HEQ("X-A", "1"), X_AND(X_QEQ("q", "1"), X_CHAS("c"))), 0);
+	tu_route(b, "m3", X_AND(X_RE("^/docs/v1/(.*)$", 0), X_NOT(X_IP("10.0.0.0/8,::1/128"))), 0);
+	tu_route(b, "m4", X_AND(X_QHAS("v"), X_CEQ("s", "2")), 1);
+	tu_route(b, "m5", X_AND(X_HOST("[::1]"), X_HHAS("X-B")), 0);
+	tu_route(b, "m6", X_ANY(), 0);
+	return tu_finish(b, n);
+}
+
+/* with GWB_CORPUS_DIR set, writes the seeds of tests/fuzz/corpus/load/ */
+START_TEST(fuzz_seeds)
+{
+	const char *dir = getenv("GWB_CORPUS_DIR");
+	struct { const char *name; uint8_t *p; size_t n; } seeds[4];
+	seeds[0].name = "sample.gwb";
+	seeds[0].p = sample(&seeds[0].n);
+	seeds[1].name = "small.gwb";
+	seeds[1].p = vtable(&seeds[1].n, V_OK);
+	seeds[2].name = "matchy.gwb";
+	seeds[2].p = matchy(&seeds[2].n);
+	seeds[3].name = "empty.gwb";
+	seeds[3].p = tu_finish(gwb_builder_new(), &seeds[3].n);
+	for (int i = 0; i < 4; i++) {
+		gwb_free(tu_load(seeds[i].p, seeds[i].n));
+		if (dir) {
+			char path[512];
+			snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
+			FILE *f = fopen(path, "wb");
+			ck_assert_ptr_nonnull(f);
+			ck_assert_uint_eq(fwrite(seeds[i].p, 1, seeds[i].n, f), seeds[i].n);
+			fclose(f);
+		}
+		free(seeds[i].p);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("gwb_load");
@@ -667,6 +709,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, builder_misuse);
 	tcase_add_test(tc, regex_error);
 	tcase_add_test(tc, empty_table);
+	tcase_add_test(tc, fuzz_seeds);
 	suite_add_tcase(s, tc);
 	return s;
 }
