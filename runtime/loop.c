@@ -262,8 +262,15 @@ static int compute_timeout(gw_worker *w)
 	}
 	for (size_t i = 0; i < w->nmhd; i++) {
 		MHD_UNSIGNED_LONG_LONG mt;
-		if (MHD_get_timeout(w->mhd[i], &mt) == MHD_YES && mt < t)
+		if (MHD_get_timeout(w->mhd[i], &mt) == MHD_YES && mt < t) {
 			t = mt;
+			/* 0: MHD has work without an fd event (a resumed connection
+			 * still on its ready list after its response: it re-arms its
+			 * epoll only after one more read). Run it, or the loop spins
+			 * on a zero timeout until the next sweep. */
+			if (mt == 0)
+				w->mhd_dirty = 1;
+		}
 	}
 	t = plug_timeout(t);
 	if (w->draining && t > 50)
