@@ -10,6 +10,7 @@
 #define GW_PLUGIN_LIST(P) \
 	P(core) \
 	P(consumer) P(access) P(auth_key) P(auth_basic) P(auth_jwt) \
+	P(ratelimit) P(connlimit) \
 	/* (add a line above this one; each ends with a backslash) */
 
 #endif /* GWD_PLUGIN_LIST_H */
