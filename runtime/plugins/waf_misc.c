@@ -102,12 +102,15 @@ static const char *const wrappers[] = {
 
 static const unsigned char tr_kind[256] = {['.'] = 1, ['/'] = 2, ['\\'] = 2, [':'] = 3};
 
-static const char *sensitive_at(const unsigned char *s, size_t n, size_t i, int noslash)
+static const char *sensitive_at(const unsigned char *s, size_t n, size_t i, int noslash,
+				size_t *next)
 {
-	/* the first letter after the separators picks the list */
+	/* the first letter after the separators picks the list; a match
+	 * starting inside this run of separators would be the same match */
 	size_t f = i;
-	while (f < n && is_sep(s[f]))
+	while (f < n && (is_sep(s[f]) || (s[f] == '.' && f + 1 < n && is_sep(s[f + 1]))))
 		f++;
+	*next = f;
 	const char *const *list = sensitive_for(f < n ? s[f] : 0);
 	for (int k = 0; list && list[k]; k++)
 		if (path_match(s, n, i, list[k] + noslash))
@@ -119,6 +122,7 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	const char *rule;
+	size_t next = 0;
 
 	/* every rule needs a dot, a slash, a backslash or a colon */
 	size_t i = 0;
@@ -127,11 +131,12 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 	if (i == n)
 		return NULL;
 	/* at the start of the value the leading slash is optional: etc/passwd */
-	if (!is_sep(s[0]) && (rule = sensitive_at(s, n, 0, 1))) {
+	if (!is_sep(s[0]) && (rule = sensitive_at(s, n, 0, 1, &next))) {
 		if (pos)
 			*pos = 0;
 		return rule;
 	}
+	next = 0;
 	for (; i < n; i++) {
 		switch (tr_kind[s[i]]) {
 		case 1:
@@ -151,7 +156,8 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 		case 2:
 			/* a sensitive path, unless it is a word of prose ("how to
 			 * read /etc/hosts"): attack values are a path, not a sentence */
-			if ((i == 0 || s[i - 1] != ' ') && (rule = sensitive_at(s, n, i, 0))) {
+			if (i >= next && (i == 0 || s[i - 1] != ' ') &&
+			    (rule = sensitive_at(s, n, i, 0, &next))) {
 				if (pos)
 					*pos = i;
 				return rule;

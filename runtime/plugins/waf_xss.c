@@ -213,13 +213,18 @@ static int found(xres *r, const char *rule, size_t pos)
 	return 1;
 }
 
-/* Attributes of a tag from s[i] (after the name) to its '>' or the end. */
-static int scan_tag_attrs(const unsigned char *s, size_t n, size_t i, xres *r)
+/* Attributes of a tag from s[i] (after the name) to its '>' or the end;
+ * *end receives where the tag ends, so the caller does not scan those
+ * bytes again for attributes (that would make "<a <a <a ..." quadratic). */
+static int scan_tag_attrs(const unsigned char *s, size_t n, size_t i, size_t *end, xres *r)
 {
+	*end = n;
 	while (i < n) {
 		unsigned char c = s[i];
-		if (c == '>')
+		if (c == '>') {
+			*end = i + 1;
 			return 0;
+		}
 		if (is_blank(c) || c == '/' || c == '"' || c == '\'' || c == '`') {
 			i++;
 			continue;
@@ -244,7 +249,7 @@ static int scan_tag_attrs(const unsigned char *s, size_t n, size_t i, xres *r)
 		if (is_event(s + ns, ne - ns, 0) && has_val)
 			return found(r, "xss-event-handler", ns);
 		if (ev < ne && is_event(s + ns, ev - ns, 1)) {
-			for (size_t k = ne; k < n && !is_blank(s[k]) && s[k] != '>'; k++)
+			for (size_t k = ne; k < n && k < ne + 64 && !is_blank(s[k]) && s[k] != '>'; k++)
 				if (s[k] == '=')
 					return found(r, "xss-event-handler", ns);
 			if (has_val)
@@ -262,11 +267,16 @@ static int scan_tag_attrs(const unsigned char *s, size_t n, size_t i, xres *r)
 		size_t vs = j, ve;
 		if (j < n && (s[j] == '"' || s[j] == '\'' || s[j] == '`')) {
 			unsigned char q = s[j];
+			const unsigned char *qe = memchr(s + j + 1, q, n - j - 1);
 			vs = j + 1;
-			ve = vs;
-			while (ve < n && s[ve] != q)
-				ve++;
-			i = ve < n ? ve + 1 : n;
+			if (!qe) {
+				/* an unterminated quote hides nothing: read on after it */
+				ve = vs;
+				i = vs;
+			} else {
+				ve = (size_t)(qe - s);
+				i = ve + 1;
+			}
 		} else {
 			ve = j;
 			while (ve < n && !is_blank(s[ve]) && s[ve] != '>')
@@ -286,6 +296,7 @@ static int scan_tag_attrs(const unsigned char *s, size_t n, size_t i, xres *r)
 /* text content: tags */
 static int check_tags(const unsigned char *s, size_t n, xres *r)
 {
+	size_t scanned = 0;   /* attributes before this were read already */
 	for (const unsigned char *p = memchr(s, '<', n); p; p = memchr(p + 1, '<', (size_t)(s + n - p - 1))) {
 		size_t i = (size_t)(p - s) + 1;
 		if (i >= n)
@@ -302,7 +313,7 @@ static int check_tags(const unsigned char *s, size_t n, xres *r)
 			return found(r, "xss-script-tag", ns - 1);
 		if (word_in(s + ns, i - ns, dangerous_tags))
 			return found(r, "xss-tag", ns - 1);
-		if (scan_tag_attrs(s, n, i, r))
+		if (i >= scanned && scan_tag_attrs(s, n, i, &scanned, r))
 			return 1;
 	}
 	return 0;
@@ -320,8 +331,10 @@ static int check_attr_breakout(const unsigned char *s, size_t n, xres *r)
 		size_t e = i + 2;
 		while (e < n && is_alpha(s[e]))
 			e++;
-		if (!is_event(s + i, e - i, 1))
+		if (!is_event(s + i, e - i, 1)) {
+			i = e - 1;  /* an "on" inside this word is not after a separator */
 			continue;
+		}
 		while (e < n && is_blank(s[e]))
 			e++;
 		if (e < n && s[e] == '=') {
@@ -372,6 +385,7 @@ static int check_js(const unsigned char *s, size_t n, xres *r)
 		"msgbox", "import", NULL};
 	static const char *const globals[] = {"window", "top", "self", "parent", "this",
 					      "frames", "globalthis", "document", NULL};
+	size_t brk = 0;   /* how far the break-out look-back has searched */
 	for (size_t i = 0; i < n; i++) {
 		if (!is_alpha(s[i]) || (i > 0 && is_ident(s[i - 1])))
 			continue;
@@ -400,8 +414,9 @@ static int check_js(const unsigned char *s, size_t n, xres *r)
 			return found(r, "xss-js-call", i);
 		if (len == 8 && !memcmp(s + i, "document", 8) && n - e >= 7 &&
 		    (!memcmp(s + e, ".cookie", 7) || !memcmp(s + e, ".domain", 7))) {
-			for (size_t k = 0; k < i; k++)
-				if (strchr("<'\";+(`", s[k]))
+			/* only after a string break-out character */
+			for (; brk < i; brk++)
+				if (strchr("<'\";+(`", s[brk]) && s[brk])
 					return found(r, "xss-js-call", i);
 		}
 	next:

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -650,6 +651,54 @@ START_TEST(custom_rule)
 }
 END_TEST
 
+
+/* Every pass must stay linear: a value of 64 KiB made of one unit repeated
+ * (the shapes that would make a naive scanner restart at every unit) is
+ * inspected, with all classes, in well under a second. */
+START_TEST(linear_time)
+{
+	static const char *const units[] = {
+		"<a ", "<a x=\"", "on", "onload/", "/", "/.", "./", "..", "'", "\"", "' or ",
+		"/*", "a/*", "&#", "%25", "%u", "\\u", "document.cookie", "j ", "javascript",
+		"union ", "(", "<", "=", "`", "@@", "-- \n", "#\n", "\\'", "&lt;", "(select ",
+		"sleep(", ";select ", " or 1=1", "a.b", "x:y//", "<script", "on=", "\"on",
+		"style=expression", "<!--", "case when ", "/etc/", "<x onload!", "%c0%af", NULL};
+	enum { LEN = 64 * 1024 };
+	char *v = malloc(LEN + 1);
+	waf_scratch *big = waf_scratch_new(LEN);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_ptr_nonnull(big);
+	for (int u = 0; units[u]; u++) {
+		size_t l = strlen(units[u]), o = 0;
+		while (o + l <= LEN) {
+			memcpy(v + o, units[u], l);
+			o += l;
+		}
+		v[o] = 0;
+		waf_input in = {0};
+		waf_pair a = {"q", 1, v, o};
+		in.scratch = big;
+		in.args = &a;
+		in.nargs = 1;
+		in.body = v;
+		in.body_len = o;
+		in.body_type = WAF_BODY_RAW;
+		in.path = v;
+		in.path_len = o;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		waf_hit h;
+		for (unsigned cls = 1; cls <= WAF_PROTOCOL; cls <<= 1)
+			waf_inspect(&in, cls, &h);   /* each class on its own: no early exit */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+		ck_assert_msg(ms < 1000.0, "unit \"%s\" x %zu: %.0f ms", units[u], o / l, ms);
+	}
+	waf_scratch_free(big);
+	free(v);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("waf");
@@ -688,6 +737,11 @@ static Suite *suite(void)
 	tcase_add_test(t, body_types);
 	tcase_add_test(t, foreach_parts);
 	tcase_add_test(t, custom_rule);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("complexity");
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, linear_time);
 	suite_add_tcase(s, t);
 	return s;
 }
