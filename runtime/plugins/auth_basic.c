@@ -522,6 +522,15 @@ static int ab_credentials(gw_req *r, char **user, size_t *un, char **pass)
 	return 1;
 }
 
+static int ab_pass(gw_req *r, const char *user, size_t un)
+{
+	if (gw_req_set_consumer(r, user, un) < 0)
+		return 500;
+	log_debug("request %s: auth basic: consumer %s (route %s)", gw_req_id(r),
+	          gw_req_consumer(r, NULL), auth_route_name(r));
+	return GW_OK;
+}
+
 static int ab_refuse(gw_req *r, const ab_dir *d, const char *why)
 {
 	log_debug("request %s: auth basic: %s (route %s)", gw_req_id(r), why, auth_route_name(r));
@@ -543,8 +552,7 @@ static int ab_handler(gw_req *r, const uint32_t *insn, void *state)
 		int ok = j->ok, rc = GW_OK;
 		if (ok) {
 			ab_cache_put(j->digest);
-			if (gw_req_set_consumer(r, j->user, strlen(j->user)) < 0)
-				rc = 500;
+			rc = ab_pass(r, j->user, strlen(j->user));
 		}
 		ab_job_free(j);
 		return ok ? rc : ab_refuse(r, d, "wrong password");
@@ -582,7 +590,7 @@ static int ab_handler(gw_req *r, const uint32_t *insn, void *state)
 	}
 	if (ab_cache_has(dg)) {
 		free(hash);
-		return gw_req_set_consumer(r, user, un) < 0 ? 500 : GW_OK;
+		return ab_pass(r, user, un);
 	}
 
 	unsigned widx = (unsigned)gw_req_worker(r);
@@ -615,7 +623,7 @@ static int ab_handler(gw_req *r, const uint32_t *insn, void *state)
 	int rc = GW_OK;
 	if (ok) {
 		ab_cache_put(dg);
-		rc = gw_req_set_consumer(r, user, un) < 0 ? 500 : GW_OK;
+		rc = ab_pass(r, user, un);
 	}
 	ab_job_free(j);
 	return ok ? rc : ab_refuse(r, d, "wrong password");

@@ -343,6 +343,8 @@ static int aj_pass(gw_req *r, const aj_dir *d, json_t *claims)
 	if (json_is_string(sub) &&
 	    gw_req_set_consumer(r, json_string_value(sub), json_string_length(sub)) < 0)
 		return 500;
+	log_debug("request %s: auth jwt: consumer %s (route %s)", gw_req_id(r),
+	          json_is_string(sub) ? json_string_value(sub) : "-", auth_route_name(r));
 	for (size_t i = 0; i < d->nclaims; i++) {
 		json_t *v = json_object_get(claims, d->claims[i].claim);
 		const char *hn = d->claims[i].header;

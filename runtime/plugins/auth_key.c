@@ -311,8 +311,11 @@ static int ak_handler(gw_req *r, const uint32_t *insn, void *state)
 		if (k)
 			rc = gw_req_set_consumer(r, k->name, k->nlen);
 		kf_leave(&ref);
-		if (k)
+		if (k) {
+			log_debug("request %s: auth key: consumer %s (route %s)", gw_req_id(r),
+			          gw_req_consumer(r, NULL), auth_route_name(r));
 			return rc == 0 ? GW_OK : 500;
+		}
 		why = "unknown key";
 	}
 	log_debug("request %s: auth key: %s (route %s)", gw_req_id(r), why, auth_route_name(r));
