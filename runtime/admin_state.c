@@ -543,7 +543,7 @@ static int current_list(const char *name, adm_list *out, int *dynamic,
 		snprintf(addr, sizeof addr, "%s%s",
 		         v->https && strncmp(v->addr, "https://", 8) ? "https://" : "", v->addr);
 		adm_server as = { addr, v->weight, v->max_fails, v->fail_timeout_ms,
-		                  v->backup, v->drain };
+		                  v->backup, atomic_load(&v->drain) };
 		if (adm_list_push(&l, &as) < 0) {
 			ups_release(s);
 			adm_list_free(&l);
@@ -710,7 +710,7 @@ static void view_live(ups_upstream *u, void (*fn)(const adm_view *, void *), voi
 		snprintf(addrs[i], sizeof addrs[i], "%s%s",
 		         sv->https && strncmp(sv->addr, "https://", 8) ? "https://" : "", sv->addr);
 		w->s = (adm_server){ addrs[i], sv->weight, sv->max_fails, sv->fail_timeout_ms,
-		                     sv->backup, sv->drain };
+		                     sv->backup, atomic_load(&sv->drain) };
 		w->live = 1;
 		w->available = ups_server_available(sv, now);
 		long long du = atomic_load(&sv->down_until_ms);

@@ -290,8 +290,7 @@ static bool srv_matches(const ups_server *v, const spec *s)
 	return strcmp(v->addr, s->addr) == 0 && v->weight == s->weight &&
 	       v->max_fails == s->max_fails &&
 	       v->fail_timeout_ms == s->fail_timeout_ms &&
-	       v->backup == s->backup && v->https == s->https &&
-	       v->drain == s->drain;
+	       v->backup == s->backup && v->https == s->https;
 }
 
 /* ----------------------------------------------------------- servers */
@@ -326,7 +325,7 @@ static ups_server *server_new(const spec *s, const ups_server *from)
 	v->max_fails = s->max_fails;
 	v->fail_timeout_ms = s->fail_timeout_ms;
 	v->backup = s->backup;
-	v->drain = s->drain;
+	atomic_init(&v->drain, s->drain);
 	atomic_init(&v->refs, 1);
 	atomic_init(&v->active, 0);
 	/* same addr, new configuration: carry the passive-health state over */
@@ -342,7 +341,7 @@ static ups_server *server_new(const spec *s, const ups_server *from)
 
 int ups_server_available(const ups_server *s, uint64_t now_ms)
 {
-	if (s->drain)
+	if (atomic_load_explicit(&s->drain, memory_order_relaxed))
 		return 0;
 	if (atomic_load_explicit(&s->health_down, memory_order_relaxed))
 		return 0;
@@ -505,6 +504,17 @@ static bool snap_same(const snap *old, const spec *sp, size_t n, uint32_t balanc
 		if (!srv_matches(old->pub.servers[i], &sp[i]))
 			return false;
 	return true;
+}
+
+/* the drain flags of u's current snapshot from want[] (same order; under
+ * reg->mu). A flag, not configuration: the objects, shared with older
+ * snapshots that in-flight requests hold, stay. */
+static void snap_set_drain(ups_upstream *u, const spec *want, size_t n)
+{
+	snap *s = atomic_load(&u->cur);
+	for (size_t i = 0; s && i < s->pub.n && i < n; i++)
+		if (atomic_load(&s->pub.servers[i]->drain) != want[i].drain)
+			atomic_store(&s->pub.servers[i]->drain, want[i].drain);
 }
 
 /* publish s as u's current snapshot (under reg->mu) */
@@ -1077,6 +1087,10 @@ int ups_sync_ex(ups_registry *r, const gwb_table *t, char *err, size_t errlen)
 			snap_swap(u, p->ns);
 			p->ns = NULL;
 		}
+		if (u->has_ovr)
+			snap_set_drain(u, u->ovr, u->novr);
+		else
+			snap_set_drain(u, u->tbl, u->ntbl);
 		p->fresh = false;           /* owned by r->all now */
 		m->v[i] = u;
 	}
@@ -1158,6 +1172,10 @@ int ups_set_servers_ex(ups_upstream *u, const ups_server_spec *v, size_t n,
 	atomic_store(&u->has_ovr, sp != NULL);
 	if (ns)
 		snap_swap(u, ns);
+	if (sp)
+		snap_set_drain(u, sp, nsp);
+	else
+		snap_set_drain(u, u->tbl, u->ntbl);
 	pthread_mutex_unlock(&r->mu);
 	return 0;
 }

@@ -30,9 +30,11 @@ typedef struct ups_server {
 	atomic_int health_down;     /* active health check verdict (issue 5) */
 	atomic_ullong requests, failures;
 	atomic_int refs;            /* internal */
-	int drain;                  /* admin API: drained, gets no new requests
-	                             * (in-flight ones finish); set at creation
-	                             * like backup (ups_server_spec.drain) */
+	atomic_int drain;           /* admin API: drained, gets no new requests
+	                             * (in-flight ones finish). Not part of the
+	                             * server's identity: changing it keeps the
+	                             * object (and its `active` count, which
+	                             * shows when a drain is complete) */
 } ups_server;
 
 typedef struct ups_snapshot {   /* immutable list; refcounted */
