@@ -185,9 +185,12 @@ void rl_redis_configure(const char *url, uint32_t timeout_ms)
 		freeaddrinfo(ai);
 		r_enabled = 1;
 	}
-	if (r_enabled)
-		log_info("rate limits are cluster-wide through Redis %s%s (timeout %ums)",
-		         r_unix ? r_unix : r_host, r_unix ? "" : "", r_timeout_ms);
+	if (r_enabled && r_unix)
+		log_info("rate limits are cluster-wide through Redis at %s (db %d, timeout %ums)",
+		         r_unix, r_db, r_timeout_ms);
+	else if (r_enabled)
+		log_info("rate limits are cluster-wide through Redis at %s port %d (db %d, timeout %ums)",
+		         r_host, r_port, r_db, r_timeout_ms);
 }
 
 int rl_redis_enabled(void) { return r_enabled; }

@@ -185,6 +185,41 @@ START_TEST(per_key)
 }
 END_TEST
 
+/* key=cookie("sid") (quotes and neighbours ignored) and key=consumer (the
+ * name auth key gave the request; a request no auth directive let in
+ * counts by client address) */
+START_TEST(cookie_and_consumer_keys)
+{
+	gwt_writef("keys.txt", "alice:k-alice-1\nbob:k-bob-2\n");
+	start("route c {\n    match path ^= \"/c\";\n"
+	      "    rate_limit 1r/m burst=1 key=cookie(\"sid\");\n    respond 200 \"ok\\n\";\n}\n"
+	      "route u {\n    match path ^= \"/u\";\n    auth key keys=file(\"keys.txt\");\n"
+	      "    rate_limit 1r/m burst=2 key=consumer;\n    respond 200 \"ok\\n\";\n}\n"
+	      "route n {\n    match path ^= \"/n\";\n"
+	      "    rate_limit 1r/m burst=1 key=consumer;\n    respond 200 \"ok\\n\";\n}\n");
+	gwt_client *c = gwt_client_new();
+	ck_assert_int_eq(get(c, "/c", "Cookie: a=1; sid=s1")->status, 200);
+	assert_429(get(c, "/c", "Cookie: sid=\"s1\"; b=2"), "60");
+	ck_assert_int_eq(get(c, "/c", "Cookie: sid=s2")->status, 200);
+	ck_assert_int_eq(get(c, "/c", "Cookie: sidx=s1")->status, 200);   /* no sid: by address */
+
+	/* alice has two keys' worth of budget whatever her client does */
+	const char *ka = "X-API-Key: k-alice-1", *kb = "X-API-Key: k-bob-2";
+	ck_assert_int_eq(get(c, "/u", ka)->status, 200);
+	ck_assert_int_eq(get(NULL, "/u", ka)->status, 200);
+	assert_429(get(c, "/u", ka), "60");
+	gwt_resp *r = get(c, "/u", kb);
+	ck_assert_int_eq(r->status, 200);
+	assert_hdr(r, "RateLimit-Remaining", "1");
+	/* a wrong key is refused by auth before it costs anybody a token */
+	ck_assert_int_eq(get(c, "/u", "X-API-Key: nope")->status, 401);
+	ck_assert_int_eq(get(c, "/u", kb)->status, 200);
+	/* no auth on the route: the consumer is the client address */
+	ck_assert_int_eq(get(c, "/n", ka)->status, 200);
+	assert_429(get(c, "/n", kb), "60");
+}
+END_TEST
+
 /* two limits on one route: both count, the headers describe the tighter,
  * and the one that refuses sets Retry-After */
 START_TEST(two_limits)
@@ -325,6 +360,7 @@ int main(void)
 	tcase_add_test(t, proxied_headers);
 	tcase_add_test(t, rate_over_time);
 	tcase_add_test(t, per_key);
+	tcase_add_test(t, cookie_and_consumer_keys);
 	tcase_add_test(t, two_limits);
 	tcase_add_test(t, reload_keeps_budget);
 	suite_add_tcase(s, t);
