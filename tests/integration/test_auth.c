@@ -263,7 +263,7 @@ START_TEST(key_file_missing_refuses_table)
 {
 	gwt_writef("keys.txt", "a:b\n");
 	gwt_writef("rules.gwr", "route kh {\n    match any;\n    auth key keys=file(\"keys.txt\");\n"
-	           "    respond 200 \"ok\";\n}\n");
+	           "    proxy o;\n}\nupstream o {\n    server 127.0.0.1:1;\n}\n");
 	gwt_compile("rules.gwr");
 	ck_assert_int_eq(unlink(gwt_path("keys.txt")), 0);
 	gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nadmin: {listen: 'off'}\n",
