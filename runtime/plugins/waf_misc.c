@@ -145,7 +145,11 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 				if (j < n && s[j] == ';')
 					j++;  /* ..;/ (path parameters of Java servers) */
 				int before = i == 0 || !is_alnum(s[i - 1]);
-				if (before && ((j < n && is_sep(s[j])) ||
+				/* ../x, ../.., or a value that ends in /.. ; not the
+				 * "../" of prose about a shell ("run `ls ../` to...") */
+				int after = j + 1 >= n || is_alnum(s[j + 1]) || is_sep(s[j + 1]) ||
+					    strchr("._-~%$", s[j + 1]);
+				if (before && ((j < n && is_sep(s[j]) && after) ||
 					       (j == n && i > 0 && is_sep(s[i - 1])))) {
 					if (pos)
 						*pos = i;

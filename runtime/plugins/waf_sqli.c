@@ -51,7 +51,7 @@ enum kw_id {
 	K_NONE,
 	/* statements (E) */
 	K_SELECT, K_INSERT, K_UPDATE, K_DELETE, K_DROP, K_CREATE, K_ALTER, K_TRUNCATE,
-	K_RENAME, K_EXEC, K_DECLARE, K_SHUTDOWN, K_WAITFOR, K_SHOW, K_GRANT, K_REPLACE,
+	K_RENAME, K_EXEC, K_DECLARE, K_SHUTDOWN, K_WAITFOR, K_SHOW, K_GRANT, K_REPLACE, K_COPY,
 	/* keywords (k) */
 	K_SET, K_FROM, K_WHERE, K_INTO, K_OUTFILE, K_DUMPFILE, K_VALUES, K_TABLE,
 	K_TABLES, K_DATABASE, K_DATABASES, K_SCHEMA, K_VIEW, K_INDEX, K_PROCEDURE,
@@ -59,7 +59,9 @@ enum kw_id {
 	K_GROUPBY, K_HAVING, K_LIMIT, K_DELAY, K_TIME, K_NOWAIT, K_ALL, K_DISTINCT,
 	K_CASE, K_WHEN, K_THEN, K_ELSE, K_END, K_AS, K_VARIABLES, K_GRANTS,
 	/* barewords with a role in folding */
-	K_ORDER, K_GROUP, K_BY
+	K_ORDER, K_GROUP, K_BY,
+	/* functions with a role in the rules */
+	K_IF
 };
 
 /* token flags */
@@ -71,12 +73,13 @@ enum kw_id {
 #define F_FN     0x20  /* keyword table: becomes 'f' when '(' follows */
 #define F_PAREN  0x40  /* lexer: '(' follows this word */
 #define F_CTX    0x80  /* the context string (first token of a quote context) */
+#define F_BOOL   0x100 /* true/false/null, xor: boolean words prose does not use */
 
 typedef struct kw {
 	const char *w;
 	char t;
 	uint8_t id;
-	uint8_t fl;
+	uint16_t fl;
 } kw;
 
 static const kw kwtab[] = {
@@ -88,7 +91,7 @@ static const kw kwtab[] = {
 	{"rename", 'E', K_RENAME, 0}, {"exec", 'E', K_EXEC, 0},
 	{"execute", 'E', K_EXEC, 0}, {"declare", 'E', K_DECLARE, 0},
 	{"shutdown", 'E', K_SHUTDOWN, 0}, {"waitfor", 'E', K_WAITFOR, 0},
-	{"show", 'E', K_SHOW, 0}, {"grant", 'E', K_GRANT, 0},
+	{"show", 'E', K_SHOW, 0}, {"grant", 'E', K_GRANT, 0}, {"copy", 'E', K_COPY, 0},
 	{"replace", 'E', K_REPLACE, F_FN},
 
 	{"set", 'k', K_SET, 0}, {"from", 'k', K_FROM, 0}, {"where", 'k', K_WHERE, 0},
@@ -110,8 +113,8 @@ static const kw kwtab[] = {
 	{"variables", 'k', K_VARIABLES, 0}, {"grants", 'k', K_GRANTS, 0},
 	{"order", 'b', K_ORDER, 0}, {"group", 'b', K_GROUP, 0}, {"by", 'b', K_BY, 0},
 
-	{"null", 'n', 0, 0}, {"true", 'n', 0, 0}, {"false", 'n', 0, 0},
-	{"and", '&', 0, 0}, {"or", '&', 0, 0}, {"xor", '&', 0, 0},
+	{"null", 'n', 0, F_BOOL}, {"true", 'n', 0, F_BOOL}, {"false", 'n', 0, F_BOOL},
+	{"and", '&', 0, 0}, {"or", '&', 0, 0}, {"xor", '&', 0, F_BOOL},
 	{"not", '!', 0, 0},
 	{"like", 'o', 'L', F_CMP}, {"rlike", 'o', 'L', F_CMP}, {"ilike", 'o', 'L', F_CMP},
 	{"regexp", 'o', 'L', F_CMP}, {"is", 'o', 'S', F_CMP}, {"in", 'o', 'I', F_CMP},
@@ -142,7 +145,7 @@ static const kw kwtab[] = {
 	{"mid", 'b', 0, F_FN}, {"length", 'b', 0, F_FN}, {"len", 'b', 0, F_FN},
 	{"version", 'b', 0, F_FN}, {"current_user", 'b', 0, F_FN},
 	{"system_user", 'b', 0, F_FN}, {"session_user", 'b', 0, F_FN},
-	{"count", 'b', 0, F_FN}, {"if", 'b', 0, F_FN}, {"iif", 'b', 0, F_FN},
+	{"count", 'b', 0, F_FN}, {"if", 'b', K_IF, F_FN}, {"iif", 'b', K_IF, F_FN},
 	{"ifnull", 'b', 0, F_FN}, {"isnull", 'b', 0, F_FN}, {"nullif", 'b', 0, F_FN},
 	{"coalesce", 'b', 0, F_FN}, {"cast", 'b', 0, F_FN}, {"convert", 'b', 0, F_FN},
 	{"hex", 'b', 0, F_FN}, {"unhex", 'b', 0, F_FN}, {"md5", 'b', 0, F_FN},
@@ -219,8 +222,8 @@ static const kw *kw_find(const char *w, size_t len)
 typedef struct stok {
 	char t;
 	uint8_t id;
-	uint8_t fl;
 	uint8_t op;        /* first char of an operator */
+	uint16_t fl;
 	uint32_t pos, len;
 } stok;
 
@@ -502,7 +505,7 @@ again:
 		if (k) {
 			t->t = k->t;
 			t->id = k->id;
-			t->fl |= k->fl & (F_CMP | F_DANGER | F_TIME | F_SYS);
+			t->fl |= k->fl & (F_CMP | F_DANGER | F_TIME | F_SYS | F_BOOL);
 			if (k->t == 'o') {
 				t->op = k->id;  /* word operator: L(ike) I(n) S (is) B(etween) */
 				t->id = 0;
@@ -720,6 +723,10 @@ static int stacked_shape(const stok *T, int n, int i, int final)
 		return at_end(T, n, j, final) || is_kw(T, n, j, 'k', K_NOWAIT);
 	case K_WAITFOR:
 		return is_kw(T, n, j, 'k', K_DELAY) || is_kw(T, n, j, 'k', K_TIME);
+	case K_COPY:
+		/* copy (select ...) to program / copy t from '/file' */
+		return (is_t(T, n, j, '(') && is_kw(T, n, j + 1, 'E', K_SELECT)) ||
+		       (is_t(T, n, j, 'b') && is_kw(T, n, j + 1, 'k', K_FROM) && is_t(T, n, j + 2, 's'));
 	case K_SHOW:
 		return j < n && T[j].t == 'k' &&
 		       (T[j].id == K_TABLES || T[j].id == K_DATABASES || T[j].id == K_COLUMNS ||
@@ -836,6 +843,14 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			}
 			break;
 		case 'f':
+			/* if(1=1,a,b): a condition on constants only probes */
+			if (t->id == K_IF && is_t(T, n, i + 1, '(') && i + 4 < n &&
+			    (T[i + 2].t == 'n' || T[i + 2].t == 's') && T[i + 3].t == 'o' &&
+			    (T[i + 3].fl & F_CMP) && (T[i + 4].t == 'n' || T[i + 4].t == 's')) {
+				v->rule = "sqli-case";
+				v->pos = t->pos;
+				return 1;
+			}
 			/* sleep(5), benchmark(1e7,md5(1)), extractvalue(rand(),...):
 			 * a literal argument closed at once, or a nested call; not
 			 * "sleep (8 hours)" */
@@ -855,7 +870,15 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 				v->pos = t->pos;
 				return 1;
 			}
-			/* case when <comparison> then: a conditional probe */
+			/* case when <comparison> then: a conditional probe; also a
+			 * constant condition: case when 1 then */
+			if (t->id == K_CASE && is_kw(T, n, i + 1, 'k', K_WHEN) &&
+			    (is_t(T, n, i + 2, 'n') || is_t(T, n, i + 2, 's')) &&
+			    is_kw(T, n, i + 3, 'k', K_THEN)) {
+				v->rule = "sqli-case";
+				v->pos = t->pos;
+				return 1;
+			}
 			if (t->id == K_CASE && is_kw(T, n, i + 1, 'k', K_WHEN)) {
 				for (int j = i + 2; j < n && j < i + 10 && !is_kw(T, n, j, 'k', K_THEN); j++) {
 					if (cmp_ok(T, n, j, 0) == 2) {
@@ -900,6 +923,34 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			break;
 		}
 	}
+	return 0;
+}
+
+static int balanced_expr(const stok *T, int n, int b, char q, int final, verdict *v)
+{
+	const stok *t = &T[b];
+	/* '-0||' : an expression between the quote the value closes and the
+	 * one it reopens for the query's own, with a logical or comparison
+	 * operator and a literal that is not a string ("or" and "and" in
+	 * quotes is prose) */
+	if (q && final && n >= b + 3 && (t->t == 'o' || t->t == '&') &&
+	    T[n - 1].t == 's' && (T[n - 1].fl & F_UNTERM)) {
+		int logic = 0, lit = 0, ok = 1;
+		for (int j = b; j < n - 1 && ok; j++) {
+			if (!strchr("nsvo&()f", T[j].t))
+				ok = 0;
+			if (T[j].t == '&' || (T[j].t == 'o' && (T[j].fl & F_CMP)))
+				logic = 1;
+			if (T[j].t == 'n' || T[j].t == 'v' || T[j].t == 'f')
+				lit = 1;
+		}
+		if (ok && logic && lit) {
+			v->rule = "sqli-expression";
+			v->pos = t->pos;
+			return 1;
+		}
+	}
+
 	return 0;
 }
 
@@ -969,11 +1020,17 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 			v->rule = "sqli-tautology";
 			return 1;
 		}
+		/* 1 and true , 1 xor 1 , ' or null-- : boolean words */
+		if (b + 1 < n && (t->fl & F_BOOL ? is_operand(T[b + 1].t) : (T[b + 1].fl & F_BOOL) != 0) &&
+		    (b + 2 == n ? final : (T[b + 2].t == 'c' || T[b + 2].t == ';'))) {
+			v->rule = "sqli-tautology";
+			return 1;
+		}
 		if (comment && q && b + 1 < n && is_operand(T[b + 1].t)) {
 			v->rule = "sqli-tautology";
 			return 1;
 		}
-		return 0;
+		return balanced_expr(T, n, b, q, final, v);
 	}
 	if (t->t == 'o' && b > 0) {
 		/* '=' , '=0-- , ' like '% */
@@ -993,7 +1050,7 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 				return 1;
 			}
 		}
-		return 0;
+		return balanced_expr(T, n, b, q, final, v);
 	}
 	if (t->t == 'k' && (t->id == K_ORDERBY || t->id == K_GROUPBY || t->id == K_HAVING ||
 			    t->id == K_LIMIT || t->id == K_PROCEDURE || t->id == K_INTO) && b > 0) {
@@ -1005,7 +1062,7 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 			return 1;
 		}
 	}
-	return 0;
+	return balanced_expr(T, n, b, q, final, v);
 }
 
 /* tokenize s in context q (0, '\'', '"'); 1 and v when a rule fires */

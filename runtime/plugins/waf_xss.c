@@ -376,6 +376,19 @@ static int check_scheme(const unsigned char *s, size_t n, xres *r)
 	return 0;
 }
 
+/* Is the call at s[i] (start of a dotted name) in code position: at the
+ * start of the value, or after a character that ends a string or an
+ * expression (';', a quote, an operator, a bracket)? "Use alert() for
+ * debugging" is prose about code, not code. */
+static int call_context(const unsigned char *s, size_t i)
+{
+	while (i > 0 && (is_ident(s[i - 1]) || s[i - 1] == '.'))
+		i--;
+	while (i > 0 && is_blank(s[i - 1]))
+		i--;
+	return i == 0 || strchr(";'\"`+-*/%|&(=,{}[]:<>!?~^", s[i - 1]) != NULL;
+}
+
 /* JS string context: sink calls */
 static int check_js(const unsigned char *s, size_t n, xres *r)
 {
@@ -398,7 +411,8 @@ static int check_js(const unsigned char *s, size_t n, xres *r)
 		size_t len = e - i;
 		if (len < 3 || len > 12)
 			goto next;  /* no sink, global or "document" has another length */
-		if ((s[e] == '(' || s[e] == '`') && word_in(s + i, len, sinks)) {
+		if ((s[e] == '(' || s[e] == '`') && word_in(s + i, len, sinks) &&
+		    call_context(s, i)) {
 			/* write( and import( only as document.write( / import('...') */
 			if ((len == 5 && !memcmp(s + i, "write", 5)) || (len == 7 && !memcmp(s + i, "writeln", 7))) {
 				if (i < 9 || memcmp(s + i - 9, "document.", 9))

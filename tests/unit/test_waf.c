@@ -227,6 +227,12 @@ START_TEST(sql_rules)
 	ck_assert_str_eq(sqli("select @@version"), "sqli-sysvar");
 	ck_assert_str_eq(sqli("exec xp_cmdshell 'dir'"), "sqli-exec");
 	ck_assert_str_eq(sqli("(case when 1=1 then a else b end)"), "sqli-case");
+	ck_assert_str_eq(sqli("(case when 1 then a else b end)"), "sqli-case");
+	ck_assert_str_eq(sqli("if(1=1,name,id)"), "sqli-case");
+	ck_assert_str_eq(sqli("'-0||'"), "sqli-expression");
+	ck_assert_str_eq(sqli("1 and true"), "sqli-tautology");
+	ck_assert_str_eq(sqli("1 xor 1"), "sqli-tautology");
+	ck_assert_str_eq(sqli("1;copy (select '') to program 'id'"), "sqli-stacked");
 
 	size_t pos = 99;
 	char f[24];
@@ -245,7 +251,9 @@ START_TEST(sql_benign)
 		"l'or et l'argent", "john's or mary's car", "what does 1=1 mean in sql",
 		"students' and teachers' rooms", "he said \"hello\" and left", "10--20",
 		"we'll drop by the office", "meeting at 10; lunch at 12", "how to use sleep() in python",
-		"the union select committee meets", "?q=union select meaning&ia=web", NULL};
+		"the union select committee meets", "?q=union select meaning&ia=web", "1 or 2",
+		"use \"or\" and \"and\" correctly", "p@ss'or'1", "=if(a1>5,1,0)", "copy that; over",
+		NULL};
 	char f[24];
 	for (int i = 0; ok[i]; i++) {
 		const char *r = waf_sqli_check(ok[i], strlen(ok[i]), NULL, f, sizeof f);
@@ -286,6 +294,8 @@ START_TEST(xss_rules)
 	ck_assert_str_eq(xss("javascript:alert(1)"), "xss-js-url");
 	ck_assert_str_eq(xss("javascript://%0a"), "xss-js-url");
 	ck_assert_str_eq(xss("';alert(1)//"), "xss-js-call");
+	ck_assert_str_eq(xss("alert(1)"), "xss-js-call");
+	ck_assert_str_eq(xss("\"-prompt(1)-\""), "xss-js-call");
 	ck_assert_str_eq(xss("window['al'+'ert'](1)"), "xss-js-call");
 	ck_assert_str_eq(xss("\"+document.cookie+\""), "xss-js-call");
 }
@@ -300,7 +310,8 @@ START_TEST(xss_benign)
 		"regular expression (regex)", "please confirm your email", "std::vector<int> v;",
 		"#include <stdio.h>", "<div style=\"color: red\">", "data: the new oil",
 		"document the cookie policy", "<img src=\"https://x/cat.png\" alt=\"cat\">",
-		"fetch('/api').then(r => r.json())", NULL};
+		"fetch('/api').then(r => r.json())", "use alert() for quick debugging",
+		"use confirm(message) for yes/no dialogs", "don't use eval() with user input!", NULL};
 	for (int i = 0; ok[i]; i++) {
 		const char *r = xss(ok[i]);
 		ck_assert_msg(r == NULL, "\"%s\" flagged as %s", ok[i], r);
@@ -325,6 +336,7 @@ START_TEST(traversal_rules)
 	ck_assert_str_eq(waf_traversal_check("php://filter", 12, NULL), "traversal-wrapper");
 	ck_assert_str_eq(waf_traversal_check("file:///x", 9, NULL), "traversal-wrapper");
 	ck_assert_ptr_null(waf_traversal_check("v1.0...v2.0", 11, NULL));
+	ck_assert_ptr_null(waf_traversal_check("run `ls ../` to see", 19, NULL));
 	ck_assert_ptr_null(waf_traversal_check("how to read /etc/hosts", 22, NULL));
 	ck_assert_ptr_null(waf_traversal_check("https://x.example/", 18, NULL));
 	ck_assert_ptr_null(waf_traversal_check("/etc/config", 11, NULL));
