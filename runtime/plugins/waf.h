@@ -48,10 +48,14 @@ unsigned waf_class_from_name(const char *name, size_t len);
 #define WAF_N_HTML     0x004u /* &lt; &#NN; &#xHH; (also without ';'), common names */
 #define WAF_N_JSESC    0x008u /* \uHHHH and \xHH JavaScript escapes */
 #define WAF_N_OVERLONG 0x010u /* overlong UTF-8 (%c0%af) decoded to its ASCII char */
-#define WAF_N_SPACE    0x020u /* \t \n \r \v \f, NBSP (c2 a0 or a lone a0) -> ' ' */
+#define WAF_N_SPACE    0x020u /* \t \v \f, NBSP (c2 a0 or a lone a0), Unicode spaces
+				 * -> ' '; \r and \n -> '\n' (kept: SQL line comments
+				 * end there, header injection needs them) */
 #define WAF_N_NUL      0x040u /* NUL bytes dropped */
 #define WAF_N_LOWER    0x080u /* ASCII case folding */
-#define WAF_N_SQLCMT   0x100u /* SQL comments / * ... * / -> ' ' (MySQL / *! kept as code) */
+#define WAF_N_SQLCMT   0x100u /* SQL comments / * ... * / -> ' ' (MySQL / *! kept as code);
+				 * not in the default: the SQL tokenizer reads comments
+				 * itself, and also reads UN / * * / ION as one word */
 #define WAF_N_DEFAULT  (WAF_N_PERCENT | WAF_N_HTML | WAF_N_JSESC | WAF_N_OVERLONG | \
 			WAF_N_SPACE | WAF_N_NUL | WAF_N_LOWER)
 
@@ -94,7 +98,12 @@ enum waf_body_type { WAF_BODY_NONE = 0, WAF_BODY_FORM, WAF_BODY_JSON, WAF_BODY_R
 enum waf_body_type waf_body_type_of(const char *ctype, size_t len);
 
 /* All strings are raw (as on the wire) and need not be NUL-terminated;
- * unset parts are NULL/0. */
+ * unset parts are NULL/0. From the plugin API (plugin.h): path and query
+ * from gw_req_path/gw_req_query (the raw request path is better when the
+ * core keeps it: the normalised one has resolved "../" already, though
+ * double-encoded traversal still shows), cookie/user_agent/referer from
+ * gw_req_header, body with waf_body_type_of(Content-Type), truncated to the
+ * configured size limit. */
 typedef struct waf_input {
 	const char *path;  size_t path_len;   /* request path; raw is best, the
 					       * gwb-normalised one works too */
@@ -118,7 +127,9 @@ typedef struct waf_hit {
 	const char *class_name;         /* "sqli" ... (static) */
 	const char *rule_id;            /* "sqli-tautology" ... (static, stable) */
 	char part[WAF_PART_MAX];        /* "path", "arg:NAME", "header:User-Agent",
-					 * "cookie:NAME", "body:NAME", "body" */
+					 * "cookie:NAME", "body:NAME", "body"; a
+					 * name that is itself the attack gives the
+					 * same label (the excerpt shows which) */
 	char excerpt[WAF_EXCERPT_MAX];  /* normalised text from the match on,
 					 * non-printables as \xHH */
 	char detail[24];                /* sqli: token fingerprint; else "" */
@@ -151,8 +162,10 @@ int waf_rule_match(const waf_input *in, unsigned where, const void *code, void *
 		   const char *name, waf_hit *hit);
 
 /* ---- the detectors on one canonical (normalised, lowercased) value ----
- * Each returns a static rule id, or NULL when clean; *pos is the offset of
- * the match in s. Exposed for the unit tests and the benchmark. */
+ * Each returns a static rule id, or NULL when clean; *pos (may be NULL) is
+ * the offset of the match in s. waf_sqli_check fills fp (may be NULL) with
+ * the token fingerprint of the context that fired, "" when clean. Exposed
+ * for the unit tests and the benchmark. */
 const char *waf_sqli_check(const char *s, size_t n, size_t *pos, char *fp, size_t fpcap);
 const char *waf_xss_check(const char *s, size_t n, size_t *pos);
 const char *waf_traversal_check(const char *s, size_t n, size_t *pos);
