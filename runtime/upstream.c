@@ -407,7 +407,8 @@ static int ring_build(snap *s, tier *t)
 		}
 	}
 	t->nring = k;
-	qsort(t->ring, k, sizeof *t->ring, ring_cmp);
+	if (k > 1)
+		qsort(t->ring, k, sizeof *t->ring, ring_cmp);
 	return 0;
 }
 
@@ -1095,7 +1096,8 @@ int ups_sync_ex(ups_registry *r, const gwb_table *t, char *err, size_t errlen)
 		m->v[i] = u;
 	}
 	m->n = np;
-	qsort(m->v, m->n, sizeof *m->v, upcmp);
+	if (m->n > 1)               /* m->v is NULL for a table without upstreams */
+		qsort(m->v, m->n, sizeof *m->v, upcmp);
 	umap *oldm = atomic_exchange(&r->map, m);
 	m = NULL;
 	wait_unpinned(&r->pin);
