@@ -118,6 +118,7 @@ struct gw_req {
 	int has_body;
 	int64_t content_length;      /* -1 unknown (chunked) */
 	uint64_t body_seen;
+	uint64_t body_limit;         /* body_limit directive (0 none), see body_max() */
 	/* edits by rewrite / header_filter / plugins */
 	gw_hlist req_edits, resp_edits;
 	/* own response */
@@ -133,6 +134,8 @@ struct gw_req {
 	uint64_t start_ms;
 	/* plugins */
 	void *pctx[GW_MAX_PLUGINS];
+	const gw_resp_tap *tap;      /* gw_req_tap_response (cache fills) */
+	void *tap_arg;
 	/* arena */
 	gw_arena_blk *blk;
 	char *ap; size_t aleft;

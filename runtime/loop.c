@@ -71,9 +71,66 @@ static void update_table(gw_worker *w)
 	}
 }
 
+/* ------------------------------------------------------ gw_worker_post
+ * Callbacks other threads hand to a worker (plugin.h; a cache fill waking
+ * requests that wait on other workers): a locked list per worker, and the
+ * worker's wake-up eventfd; the worker runs them after its events. */
+typedef struct post_item { struct post_item *next; void (*fn)(void *); void *arg; } post_item;
+#define POST_MAX_WORKERS 256          /* srv_start's limit */
+static struct post_box {
+	pthread_mutex_t mu;
+	post_item *head, **tail;
+	int ready;
+} post_box[POST_MAX_WORKERS];
+
+int gw_worker_post(int worker, void (*fn)(void *arg), void *arg)
+{
+	if (worker < 0 || worker >= srv_nworkers || worker >= POST_MAX_WORKERS ||
+	    !post_box[worker].ready)
+		return -1;
+	post_item *it = malloc(sizeof *it);
+	if (!it)
+		return -1;
+	it->next = NULL;
+	it->fn = fn;
+	it->arg = arg;
+	struct post_box *b = &post_box[worker];
+	pthread_mutex_lock(&b->mu);
+	*b->tail = it;
+	b->tail = &it->next;
+	pthread_mutex_unlock(&b->mu);
+	uint64_t one = 1;
+	ssize_t k = write(srv_workers[worker].evfd, &one, sizeof one);
+	(void)k;
+	return 0;
+}
+
+static void post_run(gw_worker *w)
+{
+	if (w->idx >= POST_MAX_WORKERS)
+		return;
+	struct post_box *b = &post_box[w->idx];
+	pthread_mutex_lock(&b->mu);
+	post_item *it = b->head;
+	b->head = NULL;
+	b->tail = &b->head;
+	pthread_mutex_unlock(&b->mu);
+	while (it) {
+		post_item *nx = it->next;
+		it->fn(it->arg);
+		free(it);
+		it = nx;
+	}
+}
+
 int loop_worker_init(gw_worker *w, const int *lfds, size_t nl, const gwd_config *cfg,
                      int nworkers, char *err, size_t errlen)
 {
+	if (w->idx < POST_MAX_WORKERS && !post_box[w->idx].ready) {
+		pthread_mutex_init(&post_box[w->idx].mu, NULL);
+		post_box[w->idx].tail = &post_box[w->idx].head;
+		post_box[w->idx].ready = 1;
+	}
 	w->conns.next = w->conns.prev = &w->conns;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -307,6 +364,7 @@ void *loop_run(void *arg)
 				uint64_t v;
 				ssize_t k = read(w->evfd, &v, sizeof v);
 				(void)k;
+				post_run(w);
 			}
 		}
 		plug_timers_run();

@@ -31,11 +31,13 @@ unsigned phase_nplugins;
 
 static const gw_plugin *op_plugin[GWB_OP__COUNT];
 static uint8_t op_pid[GWB_OP__COUNT];
+static int any_early;          /* a plugin has an early() hook */
 
 int phase_init(void)
 {
 	phase_nplugins = 0;
 	memset(op_plugin, 0, sizeof op_plugin);
+	any_early = 0;
 	for (unsigned i = 0; plugin_tab[i]; i++) {
 		const gw_plugin *p = plugin_tab[i];
 		if (i >= GW_MAX_PLUGINS) {
@@ -56,6 +58,8 @@ int phase_init(void)
 			op_plugin[op] = p;
 			op_pid[op] = (uint8_t)i;
 		}
+		if (p->early)
+			any_early = 1;
 		phase_nplugins = i + 1;
 	}
 	return 0;
@@ -141,6 +145,27 @@ static int run_one(gw_req *r, const uint32_t *insn, unsigned op)
 	return GW_OK;
 }
 
+/* plugin.h's early(): header_filter instructions that may answer before
+ * the access phase (a cors preflight must not meet auth or rate limits) */
+static int run_early(gw_req *r)
+{
+	const uint32_t *code = gwb_code(r->t);
+	uint32_t pc = r->rt->phase_pc[GWB_PH_HFILTER], end = r->rt->phase_pc[GWB_PH_HFILTER + 1];
+	while (pc < end) {
+		unsigned op = code[pc] & 0xff;
+		const gw_plugin *p = op_plugin[op];
+		if (p && p->early) {
+			int rc = p->early(r, code + pc, r->tab->pstate[op_pid[op]]);
+			if (rc >= 100)
+				return rc;
+			if (rc == GW_DONE)
+				return r->kind == K_NONE ? 500 : GW_DONE;
+		}
+		pc += 1 + gwb_ops[op].nargs;
+	}
+	return GW_OK;
+}
+
 int phase_run(gw_req *r)
 {
 	const uint32_t *code = gwb_code(r->t);
@@ -162,6 +187,11 @@ int phase_run(gw_req *r)
 		}
 		r->phase++;
 		r->pc = r->rt->phase_pc[r->phase];
+		if (r->phase == GWB_PH_ACCESS && any_early) {   /* once: rewrite is done */
+			int rc = run_early(r);
+			if (rc != GW_OK)
+				return rc;
+		}
 	}
 	if (r->kind == K_NONE) {
 		r->err_msg = "route has no content action";

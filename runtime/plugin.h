@@ -57,6 +57,12 @@ typedef struct gw_plugin {
 	void (*request_done)(gw_req *r, void *state);
 	/* the table is gone: free what init() built; optional */
 	void (*dispose)(void *state);
+	/* optional, for an instruction of this plugin in the header_filter
+	 * phase that may have to answer before anything else runs (cors
+	 * preflights): called once per request, after the rewrite phase and
+	 * before the access phase. GW_OK go on; GW_DONE the plugin answered
+	 * (gw_req_respond) and access + content are skipped; 100..599 refuse */
+	int (*early)(gw_req *r, const uint32_t *insn, void *state);
 } gw_plugin;
 
 /* ---- the request, as plugins see it ---------------------------------- */
@@ -130,5 +136,53 @@ void gw_timer_free(gw_timer *t);
 int gw_req_set_consumer(gw_req *r, const char *name, size_t len);
 /* NULL (and *len = 0) until an auth directive has let the request in */
 const char *gw_req_consumer(gw_req *r, size_t *len);
+
+/* ---- content plugins (cache, cors, body_limit, log; runtime/plugins/
+ * content.am, implemented in runtime/plugins/reqext.c) */
+/* Answer with this status, body and no headers but those the plugin adds
+ * with gw_resp_add_header (the header_filter phase still runs). The body
+ * is not copied: it must stay valid until the request is over (the
+ * plugin's request_done). For a HEAD request only its length is sent. */
+void gw_req_respond(gw_req *r, int status, const char *body, size_t len);
+/* the request body's length: its Content-Length, 0 when there is no
+ * body, -1 when it is chunked (length unknown) */
+int64_t gw_req_content_length(const gw_req *r);
+/* a body limit for this request (body_limit; 0 is ignored): over it, gwd
+ * answers 413 the way it does for limits.max_body_size (the smallest
+ * limit set applies) */
+void gw_req_set_body_limit(gw_req *r, uint64_t bytes);
+/* The proxied response as it streams through (cache fills). head() is
+ * called once the upstream's final head is in (again if the proxy retries
+ * on another server: forget what was seen), body() for each piece of the
+ * body in order, end() once: ok 1 when the upstream response is complete,
+ * 0 when it failed or the request was cut (end() is the last call; a tap
+ * installed on a request that is never proxied is never called).
+ * Everything runs on the request's worker. */
+typedef struct gw_resp_tap {
+	void (*head)(gw_req *r, void *arg);
+	void (*body)(gw_req *r, void *arg, const char *p, size_t n);
+	void (*end)(gw_req *r, void *arg, int ok);
+} gw_resp_tap;
+void gw_req_tap_response(gw_req *r, const gw_resp_tap *tap, void *arg);
+/* in head(): the upstream's status, Content-Length (-1 unknown) and
+ * header lines as received (Content-Length excepted); header i: 1 and
+ * name/value (not NUL-terminated), 0 past the end */
+int gw_up_status(const gw_req *r);
+int64_t gw_up_content_length(const gw_req *r);
+int gw_up_header(const gw_req *r, size_t i, const char **name, size_t *nlen,
+                 const char **val, size_t *vlen);
+/* Run fn(arg) on worker `worker`'s loop thread, soon; callable from any
+ * thread (a cache fill on one worker waking requests waiting on another).
+ * 0 ok, -1 (no such worker, out of memory). fn runs between requests with
+ * no lock held; gw_req_resume() may be called from it. */
+int gw_worker_post(int worker, void (*fn)(void *arg), void *arg);
+/* ---- log directives (runtime/plugins/logctl.c), for the access log and
+ * metrics; meaningful once the log phase has run (in request_done hooks) */
+/* 1: write no access-log line for this request (`log off`, or `log
+ * sample=F` drew it out); metrics still count it */
+int gw_req_log_off(gw_req *r);
+/* the route's `tag` labels in declaration order (duplicates dropped);
+ * returns how many, *tags (may be NULL) points at them */
+size_t gw_req_tags(gw_req *r, const char *const **tags);
 
 #endif /* GWD_PLUGIN_H */

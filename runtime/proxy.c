@@ -189,6 +189,17 @@ static void queue_unpause(gw_proxy *px)
 	px->w->unpause = px;
 }
 
+/* the response tap (plugin.h gw_req_tap_response): ends once */
+static void tap_end(gw_proxy *px, int ok)
+{
+	gw_req *r = px->r;
+	if (r && r->tap) {
+		const gw_resp_tap *t = r->tap;
+		r->tap = NULL;
+		t->end(r, r->tap_arg, ok);
+	}
+}
+
 /* curl calls this for each header line of each response (1xx included) */
 static size_t hdr_cb(char *buf, size_t size, size_t nmemb, void *ud)
 {
@@ -235,6 +246,8 @@ static size_t hdr_cb(char *buf, size_t size, size_t nmemb, void *ud)
 					break;
 				}
 		px->head_state = 2;
+		if (r->tap)
+			r->tap->head(r, r->tap_arg);
 		srv_proxy_event(r);
 		return len;
 	}
@@ -273,6 +286,8 @@ static size_t write_cb(char *buf, size_t size, size_t nmemb, void *ud)
 		return CURL_WRITEFUNC_PAUSE;   /* redelivered when unpaused */
 	}
 	ring_put(&px->down, buf, len);
+	if (px->r->tap)
+		px->r->tap->body(px->r, px->r->tap_arg, buf, len);
 	if (px->reader_wait)
 		srv_proxy_event(px->r);
 	return len;
@@ -757,6 +772,7 @@ static void failed(gw_proxy *px, int why, int status)
 	}
 	px->done = 1;
 	px->failed = status;
+	tap_end(px, 0);
 	px->fail_msg = status == 504 ? "upstream timeout"
 	             : (why & F_CONNECT) ? "upstream connect error"
 	             : (why & F_STATUS) ? "upstream error"
@@ -782,6 +798,7 @@ static void completed(gw_proxy *px, CURLcode rc)
 				bad = 1;
 		report(px, !bad);
 		px->done = 1;
+		tap_end(px, 1);
 		srv_proxy_event(r);
 		return;
 	}
@@ -853,6 +870,7 @@ void proxy_sweep(gw_worker *w, uint64_t now)
 
 void proxy_abort(gw_proxy *px)
 {
+	tap_end(px, 0);
 	detach(px);
 	if (px->srv) {
 		ups_conn_end(px->srv);
@@ -867,6 +885,7 @@ void proxy_finish(gw_proxy *px)
 {
 	gw_worker *w = px->w;
 	gw_req *r = px->r;
+	tap_end(px, 0);           /* still tapping: the transfer was cut */
 	detach(px);
 	if (px->srv) {            /* client gone before the upstream finished */
 		ups_conn_end(px->srv);

@@ -383,6 +383,10 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 	r->phase = GWB_PH_REWRITE;
 	r->pc = r->rt->phase_pc[GWB_PH_REWRITE];
 	after_phases(r, phase_run(r));
+	/* a 413 decided from the head (body_limit and Content-Length) is
+	 * answered now, like max_body_size above: the body is never read */
+	if (r->kind == K_OWN && r->own_status == 413 && r->has_body)
+		queue_own(r);
 }
 
 void srv_continue(gw_req *r)
@@ -501,15 +505,23 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	req_free(r);
 }
 
+/* limits.max_body_size and the route's body_limit: the smaller one that
+ * is set (0 = unlimited) */
+static uint64_t body_max(const gw_req *r)
+{
+	uint64_t a = r->tab->lim.max_body_size, b = r->body_limit;
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
 static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 {
-	const gw_limits *lim = &r->tab->lim;
+	uint64_t max = body_max(r);
 	if (r->phase_wait) {          /* a plugin is deciding: hold the body */
 		suspend(r);
 		return MHD_YES;
 	}
 	r->body_seen += *size;
-	if (lim->max_body_size && r->body_seen > lim->max_body_size && !r->too_large) {
+	if (max && r->body_seen > max && !r->too_large) {
 		/* chunked (or more than announced): over the limit. Stop the
 		 * upstream transfer, but keep reading and dropping the body for a
 		 * while so the client is reading when the 413 comes (closing on
@@ -522,7 +534,7 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		r->own_status = 413;
 		r->err_msg = respond_error_text(413);
 	}
-	if (r->too_large && r->body_seen > lim->max_body_size + TOO_LARGE_DRAIN) {
+	if (r->too_large && r->body_seen > max + TOO_LARGE_DRAIN) {
 		*size = 0;
 		queue_error(r, 413, NULL);
 		return MHD_YES;
