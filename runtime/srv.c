@@ -535,18 +535,22 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		r->err_msg = respond_error_text(413);
 	}
 	if (r->too_large && r->body_seen > max + TOO_LARGE_DRAIN) {
-		*size = 0;
-		queue_error(r, 413, NULL);
-		return MHD_YES;
+		/* still sending: give up on answering (MHD 0.9.75 does not send a
+		 * response queued from a body call) and close the connection */
+		log_debug("request %s: body over the limit by more than %d bytes: closing",
+		          r->id, TOO_LARGE_DRAIN);
+		return MHD_NO;
 	}
 	if (r->kind != K_PROXY || r->discard_body) {
 		*size = 0;
 		return MHD_YES;
 	}
 	gw_proxy *px = r->px;
-	if (px->done && px->failed) {     /* the upstream is gone: answer now */
+	if (px->done && px->failed) {
+		/* the upstream is gone: drop the rest of the body and answer in
+		 * the final call (a response queued from a body call is not
+		 * always sent by MHD 0.9.75 in epoll mode) */
 		*size = 0;
-		queue_proxied(r);
 		return MHD_YES;
 	}
 	size_t n = proxy_body(px, data, *size);
@@ -694,7 +698,10 @@ void srv_sweep(gw_worker *w, uint64_t now, uint32_t client_timeout_ms)
 }
 
 /* ------------------------------------------------------------- start */
-static int listen_socket(const cfg_listen *l, char *err, size_t errlen)
+/* probe: bind without SO_REUSEPORT and close again, so that a port some
+ * other process (another gwd included) listens on is an error instead of
+ * being silently shared by the kernel */
+static int listen_socket(const cfg_listen *l, int probe, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai = NULL;
@@ -709,8 +716,8 @@ static int listen_socket(const cfg_listen *l, char *err, size_t errlen)
 	int one = 1;
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 511) != 0) {
+	    (!probe && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (!probe && listen(fd, 511) != 0)) {
 		snprintf(err, errlen, "listen %s:%d: %s", l->host, l->port, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -718,6 +725,10 @@ static int listen_socket(const cfg_listen *l, char *err, size_t errlen)
 		return -1;
 	}
 	freeaddrinfo(ai);
+	if (probe) {
+		close(fd);
+		return 0;
+	}
 	return fd;
 }
 
@@ -774,9 +785,14 @@ int srv_start(const gwd_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	for (size_t k = 0; k < nl; k++)
+		if (listen_socket(&cfg->listen[k], 1, err, errlen) != 0) {
+			free(lfds);
+			return -1;
+		}
 	for (int i = 0; i < n; i++) {
 		for (size_t k = 0; k < nl; k++) {
-			lfds[k] = listen_socket(&cfg->listen[k], err, errlen);
+			lfds[k] = listen_socket(&cfg->listen[k], 0, err, errlen);
 			if (lfds[k] < 0) {
 				while (k-- > 0)
 					close(lfds[k]);
