@@ -55,7 +55,7 @@ static struct MHD_Daemon *daemon_;
 static cfg_listen listen_;            /* copy; port 0 = off */
 static int have_token;
 static unsigned char token_md[32];    /* sha256 of the token */
-static ext_route *ext; static size_t next_;
+static ext_route *ext_routes; static size_t next_routes;
 static uint64_t start_mono_ms;
 static time_t start_wall;
 
@@ -602,8 +602,8 @@ static void dispatch(const char *m, const char *url, const char *body, size_t le
                      admin_reply *out)
 {
 	const char *name;
-	for (size_t i = 0; i < next_; i++) {
-		const ext_route *r = &ext[i];
+	for (size_t i = 0; i < next_routes; i++) {
+		const ext_route *r = &ext_routes[i];
 		if ((r->method && strcmp(r->method, m)) ||
 		    (r->prefix ? strncmp(url, r->path, strlen(r->path)) : strcmp(url, r->path)))
 			continue;
@@ -821,13 +821,13 @@ void admin_stop(void)
 	}
 	reload_set_sync_hook(NULL);
 	adm_state_free();
-	for (size_t i = 0; i < next_; i++) {
-		free(ext[i].method);
-		free(ext[i].path);
+	for (size_t i = 0; i < next_routes; i++) {
+		free(ext_routes[i].method);
+		free(ext_routes[i].path);
 	}
-	free(ext);
-	ext = NULL;
-	next_ = 0;
+	free(ext_routes);
+	ext_routes = NULL;
+	next_routes = 0;
 	free(listen_.host);
 	listen_.host = NULL;
 	explicit_bzero(token_md, sizeof token_md);
@@ -837,16 +837,16 @@ void admin_stop(void)
 int admin_route_add(const char *method, const char *path, int prefix,
                     admin_handler fn, void *ctx)
 {
-	ext_route *v = realloc(ext, (next_ + 1) * sizeof *v);
+	ext_route *v = realloc(ext_routes, (next_routes + 1) * sizeof *v);
 	if (!v)
 		return -1;
-	ext = v;
+	ext_routes = v;
 	ext_route r = { method ? strdup(method) : NULL, strdup(path), prefix != 0, fn, ctx };
 	if ((method && !r.method) || !r.path) {
 		free(r.method);
 		free(r.path);
 		return -1;
 	}
-	ext[next_++] = r;
+	ext_routes[next_routes++] = r;
 	return 0;
 }
