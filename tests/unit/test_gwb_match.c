@@ -374,7 +374,9 @@ static uint32_t rnd(uint32_t n)
 
 static const char *R_HOSTS[] = { "a.example.com", "b.example.com", "example.com", "x.org", "c.b.example.com" };
 static const char *R_WILDS[] = { "example.com", "b.example.com", "org", "com" };
-static const char *R_PATHS[] = { "/", "/a", "/a/", "/a/b", "/ab", "/b/c", "/a/b/c", "" };
+static const char *R_PATHS[] = { "/", "/a", "/a/", "/a/b", "/ab", "/b/c", "/a/b/c", "",
+                                 "/a/b/", "/a/b/c/", "/a/bc/", "/b/", "/a//" };
+#define NRP (sizeof R_PATHS / sizeof R_PATHS[0])
 static const char *R_RES[] = { "^/a/(\\w+)$", "b", "^/(a|b)/?(c)?", "^$" };
 static const char *R_CIDRS[] = { "10.0.0.0/8", "10.1.0.0/16,::1/128", "2001:db8::/32", "0.0.0.0/0" };
 
@@ -384,8 +386,8 @@ static tx *rnd_expr(int depth)
 	switch (k) {
 	case 0: return X_HOST(R_HOSTS[rnd(5)]);
 	case 1: return X_WILD(R_WILDS[rnd(4)]);
-	case 2: return X_PEQ(R_PATHS[rnd(8)]);
-	case 3: return X_PPRE(R_PATHS[rnd(8)]);
+	case 2: return X_PEQ(R_PATHS[rnd(NRP)]);
+	case 3: return X_PPRE(R_PATHS[rnd(NRP)]);
 	case 4: return X_RE(R_RES[rnd(4)], rnd(2));
 	case 5: return X_METHOD(1u + rnd(GWB_M_ALL));
 	case 6: return X_HEQ("X-A", rnd(2) ? "1" : "2");
@@ -407,20 +409,22 @@ static tx *rnd_route_expr(void)
 {
 	tx *e = rnd_expr(2);
 	if (rnd(3))
-		e = X_AND(X_PPRE(R_PATHS[rnd(8)]), e);
+		e = X_AND(X_PPRE(R_PATHS[rnd(NRP)]), e);
 	if (rnd(2))
 		e = X_AND(rnd(2) ? X_HOST(R_HOSTS[rnd(5)]) : X_WILD(R_WILDS[rnd(4)]), e);
 	if (rnd(3) == 0)
 		e = X_AND(X_METHOD(GWB_M_GET | GWB_M_POST), e);
 	if (rnd(4) == 0)
-		e = X_AND(rnd(2) ? X_PEQ(R_PATHS[rnd(8)]) : X_PPRE(R_PATHS[rnd(8)]), X_HOST(R_HOSTS[rnd(5)]));
+		e = X_AND(rnd(2) ? X_PEQ(R_PATHS[rnd(NRP)]) : X_PPRE(R_PATHS[rnd(NRP)]), X_HOST(R_HOSTS[rnd(5)]));
 	return e;
 }
 
 static const char *Q_HOSTS[] = { "a.example.com", "B.Example.com:8080", "example.com", "x.org",
                                  "c.b.example.com", "d.c.b.example.com", "y.org", "", "com", "[::1]:80",
                                  ".example.com", "a.example.com.", "X.ORG:1" };
-static const char *Q_PATHS[] = { "/", "/a", "/a/", "/a/b", "/ab", "/b/c", "/a/b/c", "", "/a/bc", "/b", "/c" };
+static const char *Q_PATHS[] = { "/", "/a", "/a/", "/a/b", "/ab", "/b/c", "/a/b/c", "", "/a/bc", "/b", "/c",
+                                 "/a/b/c/d", "/a/b/", "/a/b/c/", "/a/bc/d", "/b/c/d/e", "/a//", "/a//b" };
+#define NQP (sizeof Q_PATHS / sizeof Q_PATHS[0])
 static const char *Q_METHODS[] = { "GET", "POST", "PUT", "DELETE", "BREW" };
 static const char *Q_QUERIES[] = { "", "q=1", "q=a+b&f", "f=1&q=2", "x" };
 static const char *Q_IPS[] = { "", "10.1.2.3", "10.2.0.1", "192.0.2.1", "::1", "2001:db8::5" };
@@ -444,7 +448,7 @@ START_TEST(random_self_check)
 		for (int q = 0; q < 40; q++) {
 			tu_req r;
 			gwb_match m, lm;
-			tu_req_init(&r, Q_METHODS[rnd(5)], Q_HOSTS[rnd(13)], Q_PATHS[rnd(11)],
+			tu_req_init(&r, Q_METHODS[rnd(5)], Q_HOSTS[rnd(13)], Q_PATHS[rnd(NQP)],
 			            Q_QUERIES[rnd(5)], Q_IPS[rnd(6)]);
 			if (rnd(2))
 				tu_req_hdr(&r, "X-A", rnd(2) ? "1" : "2");
