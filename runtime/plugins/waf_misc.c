@@ -118,11 +118,34 @@ static const char *sensitive_at(const unsigned char *s, size_t n, size_t i, int 
 	return NULL;
 }
 
+/* A path inside prose ("run ln -s ../conf.avail/x", "edit /etc/nginx/...
+ * and reload") is not something a file API will open: an inclusion or
+ * traversal payload is the value itself. So in a value with blanks, the
+ * path must be its first word, or follow a shell metacharacter (a command
+ * injection reading it: "; cat /etc/passwd"). */
+static int path_word_ok(const unsigned char *s, size_t n, size_t i, int blanks)
+{
+	if (!blanks)
+		return 1;
+	size_t b = 0;
+	while (b < n && (s[b] == ' ' || s[b] == '\n' || s[b] == '"' || s[b] == '\'' || s[b] == '`'))
+		b++;
+	int word = 1;
+	for (size_t k = b; k < i; k++) {
+		if (s[k] == ' ' || s[k] == '\n')
+			word = 0;
+		if (s[k] == ';' || s[k] == '|' || s[k] == '&' || s[k] == '`' || s[k] == '$')
+			return 1;
+	}
+	return word;
+}
+
 const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	const char *rule;
 	size_t next = 0;
+	int blanks = memchr(s, ' ', n) != NULL || memchr(s, '\n', n) != NULL;
 
 	/* every rule needs a dot, a slash, a backslash or a colon */
 	size_t i = 0;
@@ -150,7 +173,8 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 				int after = j + 1 >= n || is_alnum(s[j + 1]) || is_sep(s[j + 1]) ||
 					    strchr("._-~%$", s[j + 1]);
 				if (before && ((j < n && is_sep(s[j]) && after) ||
-					       (j == n && i > 0 && is_sep(s[i - 1])))) {
+					       (j == n && i > 0 && is_sep(s[i - 1]))) &&
+				    path_word_ok(s, n, i, blanks)) {
 					if (pos)
 						*pos = i;
 					return "traversal-dotdot";
@@ -160,8 +184,8 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 		case 2:
 			/* a sensitive path, unless it is a word of prose ("how to
 			 * read /etc/hosts"): attack values are a path, not a sentence */
-			if (i >= next && (i == 0 || s[i - 1] != ' ') &&
-			    (rule = sensitive_at(s, n, i, 0, &next))) {
+			if (i >= next && (rule = sensitive_at(s, n, i, 0, &next)) &&
+			    path_word_ok(s, n, i, blanks)) {
 				if (pos)
 					*pos = i;
 				return rule;
@@ -172,7 +196,8 @@ const char *waf_traversal_check(const char *str, size_t n, size_t *pos)
 				for (int k = 0; wrappers[k]; k++) {
 					size_t l = strlen(wrappers[k]);
 					if (i >= l && !memcmp(s + i - l, wrappers[k], l) &&
-					    (i == l || !is_alnum(s[i - l - 1]))) {
+					    (i == l || !is_alnum(s[i - l - 1])) &&
+					    path_word_ok(s, n, i - l, blanks)) {
 						if (pos)
 							*pos = i - l;
 						return "traversal-wrapper";

@@ -74,6 +74,7 @@ enum kw_id {
 #define F_PAREN  0x40  /* lexer: '(' follows this word */
 #define F_CTX    0x80  /* the context string (first token of a quote context) */
 #define F_BOOL   0x100 /* true/false/null, xor: boolean words prose does not use */
+#define F_SOFT   0x200 /* comment that may be prose: #word ("#include") */
 
 typedef struct kw {
 	const char *w;
@@ -385,11 +386,18 @@ again:
 		L->i = i + 2;
 		goto again;
 	}
-	if (c == '#' || (c == '-' && d == '-')) {
+	/* "--" is a comment before a blank or the end (MySQL's rule, which
+	 * "-- -" and "--+" follow); "--squash", "--->" and "--" in quotes are
+	 * prose about command lines, lexed as minus signs */
+	unsigned char d2 = i + 2 < n ? s[i + 2] : 0;
+	if (c == '#' || (c == '-' && d == '-' && (i + 2 >= n || d2 <= 0x20 || d2 == 0x7f))) {
 		size_t e = i;
 		while (e < n && s[e] != '\n')
 			e++;
 		set_tok(t, 'c', i, e);
+		/* "#include", "#!/bin/sh", "#1": a comment, but not a truncation */
+		if (c == '#' && d > 0x20 && d != '-' && d != '#' && d != '+' && d != 0x7f)
+			t->fl |= F_SOFT;
 		L->i = e;
 		return 1;
 	}
@@ -738,7 +746,7 @@ static int stacked_shape(const stok *T, int n, int i, int final)
 
 /* patterns that are an attack wherever they appear */
 /* Is T[j] a comparison whose operands make sense? 0 no, 1 yes, 2 yes with
- * a literal operand. "10 or so people like this" has a comparison word
+ * a literal operand, 3 with literals on both sides. "10 or so people like this" has a comparison word
  * between barewords: prose, not SQL. */
 static int cmp_ok(const stok *T, int n, int j, char q)
 {
@@ -764,6 +772,8 @@ static int cmp_ok(const stok *T, int n, int j, char q)
 	int llit = strchr("nsvf)", l) != NULL, rlit = strchr("nsvf(", r) != NULL;
 	if (!(llit || l == 'b') || !(rlit || r == 'b'))
 		return 0;
+	if (llit && rlit)
+		return 3;
 	if (llit || rlit)
 		return 2;
 	/* bareword = bareword: only after a quote break-out (' or x=x--) */
@@ -844,9 +854,10 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			break;
 		case 'f':
 			/* if(1=1,a,b): a condition on constants only probes */
-			if (t->id == K_IF && is_t(T, n, i + 1, '(') && i + 4 < n &&
+			if (t->id == K_IF && is_t(T, n, i + 1, '(') && i + 5 < n &&
 			    (T[i + 2].t == 'n' || T[i + 2].t == 's') && T[i + 3].t == 'o' &&
-			    (T[i + 3].fl & F_CMP) && (T[i + 4].t == 'n' || T[i + 4].t == 's')) {
+			    (T[i + 3].fl & F_CMP) && (T[i + 4].t == 'n' || T[i + 4].t == 's') &&
+			    T[i + 5].t == ',') {  /* SQL's IF(cond, a, b), not C's if (0 == 1) */
 				v->rule = "sqli-case";
 				v->pos = t->pos;
 				return 1;
@@ -881,7 +892,7 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			}
 			if (t->id == K_CASE && is_kw(T, n, i + 1, 'k', K_WHEN)) {
 				for (int j = i + 2; j < n && j < i + 10 && !is_kw(T, n, j, 'k', K_THEN); j++) {
-					if (cmp_ok(T, n, j, 0) == 2) {
+					if (cmp_ok(T, n, j, 0) >= 2) {
 						v->rule = "sqli-case";
 						v->pos = t->pos;
 						return 1;
@@ -955,7 +966,16 @@ static int balanced_expr(const stok *T, int n, int b, char q, int final, verdict
 }
 
 /* the start of the stream: does the value break out of its context? */
-static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
+static int has_blank(const unsigned char *src, const stok *t)
+{
+	for (uint32_t i = 0; i < t->len; i++)
+		if (src[t->pos + i] == ' ' || src[t->pos + i] == '\n' || src[t->pos + i] == '\t')
+			return 1;
+	return 0;
+}
+
+static int rules_breakout(const unsigned char *src, const stok *T, int n, char q, int final,
+			  verdict *v)
 {
 	int b;
 	if (n == 0)
@@ -979,7 +999,7 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 	v->pos = t->pos;
 
 	/* admin'-- , admin')# */
-	if (t->t == 'c' && q) {
+	if (t->t == 'c' && q && !(t->fl & F_SOFT)) {
 		v->rule = "sqli-comment";
 		return 1;
 	}
@@ -998,7 +1018,7 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 			int c = cmp_ok(T, n, j, q);
 			if (c)
 				cmp = 1;
-			if (c == 2)
+			if (c == 3)
 				lit = 1;
 			if (T[j].t == 'f')
 				call = 1;
@@ -1009,7 +1029,8 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 		int comment = j < n && (T[j].t == 'c' || T[j].t == ';');
 		if (b == 0) {
 			/* the value starts with or/and: no context to close, a
-			 * comparison of literals is needed */
+			 * comparison of constants is needed ("and the return
+			 * status is 0" is prose) */
 			if (lit || sub || (call && (cmp || comment))) {
 				v->rule = "sqli-tautology";
 				return 1;
@@ -1033,9 +1054,13 @@ static int rules_breakout(const stok *T, int n, char q, int final, verdict *v)
 		return balanced_expr(T, n, b, q, final, v);
 	}
 	if (t->t == 'o' && b > 0) {
-		/* '=' , '=0-- , ' like '% */
-		if ((t->fl & F_CMP) && q && b + 1 < n && strchr("nsvfb", T[b + 1].t) &&
-		    ((b + 2 == n && final) || is_t(T, n, b + 2, 'c') || is_t(T, n, b + 2, '&')) &&
+		/* '=' , admin'='  , '=0-- , ' like '% : an equality, true for
+		 * empty strings; ending right there it needs a one-word context
+		 * (a user name), not a sentence ("the '=' character") */
+		if ((t->fl & F_CMP) && (t->op == '=' || t->op == 'L') && q && b + 1 < n &&
+		    strchr("nsvfb", T[b + 1].t) &&
+		    ((b + 2 == n && final && !has_blank(src, &T[0])) || is_t(T, n, b + 2, 'c') ||
+		     is_t(T, n, b + 2, '&')) &&
 		    (T[b + 1].t != 'b' || b + 2 < n)) {
 			v->rule = "sqli-tautology";
 			return 1;
@@ -1089,7 +1114,7 @@ static int scan(const char *s, size_t n, char q, int join, verdict *v, char *fp,
 		/* the specific patterns first, so the rule id says what it is */
 		if (rules_anywhere(L.s, T, cnt, final, v))
 			goto hit;
-		if (first && rules_breakout(T, cnt, q, final, v))
+		if (first && rules_breakout(L.s, T, cnt, q, final, v))
 			goto hit;
 		if (final)
 			break;

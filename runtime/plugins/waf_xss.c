@@ -182,6 +182,19 @@ static int code_follows(const unsigned char *s, size_t n, size_t i)
 	return 0;
 }
 
+/* after a CSS property name: blanks, ':', blanks, "url(" */
+static int url_follows(const unsigned char *s, size_t i, size_t end)
+{
+	while (i < end && is_blank(s[i]))
+		i++;
+	if (i >= end || s[i] != ':')
+		return 0;
+	i++;
+	while (i < end && is_blank(s[i]))
+		i++;
+	return end - i >= 4 && !memcmp(s + i, "url(", 4);
+}
+
 /* CSS that runs script: expression(), -moz-binding, behavior: url() */
 static size_t css_code(const unsigned char *s, size_t n, size_t i, size_t end)
 {
@@ -193,9 +206,12 @@ static size_t css_code(const unsigned char *s, size_t n, size_t i, size_t end)
 			if (j < end && s[j] == '(')
 				return k + 1;
 		}
-		if (s[k] == '-' && end - k >= 12 && !memcmp(s + k, "-moz-binding", 12))
+		/* -moz-binding: url(...), behavior: url(x.htc) */
+		if (s[k] == '-' && end - k >= 12 && !memcmp(s + k, "-moz-binding", 12) &&
+		    url_follows(s, k + 12, end))
 			return k + 1;
-		if (s[k] == 'b' && end - k >= 9 && !memcmp(s + k, "behavior:", 9))
+		if (s[k] == 'b' && end - k >= 8 && !memcmp(s + k, "behavior", 8) &&
+		    url_follows(s, k + 8, end))
 			return k + 1;
 	}
 	return 0;
