@@ -6,7 +6,9 @@
  * measurement, and prints:
  *
  *   waf_us_per_req=   microseconds per clean 10-argument request
- *   waf_mb_s=         MB/s of inspected query strings (mixed set)
+ *   waf_mb_s=         MB/s of inspected query strings, clean traffic
+ *   waf_mb_s_attacks= MB/s on a set where 3 of 4 query strings are attacks
+ *                     (a refusal stops at the first hit but fills in the hit)
  *
  * Usage: waf-bench [seconds]   (default 1)
  */
@@ -97,7 +99,8 @@ int main(int argc, char **argv)
 	printf("clean 10-arg requests: %.2f us each (%.0f req/s on one core)\n", us, 1e6 / us);
 	printf("query strings: %.1f MB/s mixed (%lu of %lu refused), %.1f MB/s clean\n",
 	       bps / 1e6, mhits, mreqs, bps_clean / 1e6);
-	printf("waf_us_per_req=%.2f\nwaf_mb_s=%.1f\n", us, bps / 1e6);
+	printf("waf_us_per_req=%.2f\nwaf_mb_s=%.1f\nwaf_mb_s_attacks=%.1f\n", us, bps_clean / 1e6,
+	       bps / 1e6);
 	waf_scratch_free(sc);
 	return 0;
 }
