@@ -47,8 +47,7 @@
 #include "log.h"
 
 /* ------------------------------------------------------- watched files */
-typedef struct aj_secret { size_t len; unsigned char b[]; } aj_secret;
-
+/* a secret file's contents: the prepared HMAC key */
 static void *aj_secret_parse(const char *path, const char *data, size_t len, char *err,
                              size_t errlen)
 {
@@ -59,23 +58,13 @@ static void *aj_secret_parse(const char *path, const char *data, size_t len, cha
 		snprintf(err, errlen, "the secret is empty");
 		return NULL;
 	}
-	aj_secret *s = malloc(sizeof *s + len);
-	if (!s) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	s->len = len;
-	memcpy(s->b, data, len);
-	return s;
+	jwt_hmac *h = jwt_hmac_new((const unsigned char *)data, len);
+	if (!h)
+		snprintf(err, errlen, "cannot set up HMAC with this secret");
+	return h;
 }
 
-static void aj_secret_free(void *obj)
-{
-	aj_secret *s = obj;
-	if (s)
-		OPENSSL_cleanse(s->b, s->len);
-	free(s);
-}
+static void aj_secret_free(void *obj) { jwt_hmac_free(obj); }
 
 static void *aj_pem_parse(const char *path, const char *data, size_t len, char *err,
                           size_t errlen)
@@ -93,8 +82,7 @@ typedef struct aj_claim { char *claim, *header; } aj_claim;
 
 typedef struct aj_dir {
 	uint32_t algs;
-	unsigned char *secret;    /* literal / env */
-	size_t secret_len;
+	jwt_hmac *hmac;           /* literal / env secret */
 	kf_file *f;               /* secret file or PEM key */
 	int pem;
 	int tok_src;              /* GWB_SRC_* */
@@ -112,9 +100,7 @@ static void aj_dir_free(aj_dir *d)
 {
 	if (!d)
 		return;
-	if (d->secret)
-		OPENSSL_cleanse(d->secret, d->secret_len);
-	free(d->secret);
+	jwt_hmac_free(d->hmac);
 	kf_close(d->f);
 	free(d->iss);
 	free(d->aud);
@@ -214,10 +200,8 @@ static int aj_add(const gwb_table *t, uint32_t route, const uint32_t *insn, void
 			aj_dir_free(d);
 			return -1;
 		}
-		if (!(d->secret = malloc(sl)))
+		if (!(d->hmac = jwt_hmac_new((const unsigned char *)sv, sl)))
 			goto oom;
-		memcpy(d->secret, sv, sl);
-		d->secret_len = sl;
 		break;
 	default:
 		d->pem = !(d->algs & (GWB_JWT_HS256 | GWB_JWT_HS384 | GWB_JWT_HS512));
@@ -374,7 +358,7 @@ static int aj_handler(gw_req *r, const uint32_t *insn, void *state)
 	size_t tn;
 	if (!aj_token(r, d, &tok, &tn))
 		return aj_refuse(r, -1);
-	jwt_key k = { .algs = d->algs, .secret = d->secret, .secret_len = d->secret_len };
+	jwt_key k = { .algs = d->algs, .hmac = d->hmac };
 	jwt_check c = { .now = (int64_t)time(NULL), .leeway = d->leeway,
 	                .iss = d->iss, .aud = d->aud };
 	json_t *claims;
@@ -382,13 +366,10 @@ static int aj_handler(gw_req *r, const uint32_t *insn, void *state)
 	if (d->f) {
 		kf_ref ref;
 		const void *obj = kf_enter(d->f, (unsigned)gw_req_worker(r), &ref);
-		if (d->pem) {
+		if (d->pem)
 			k.pkey = (EVP_PKEY *)obj;
-		} else {
-			const aj_secret *s = obj;
-			k.secret = s->b;
-			k.secret_len = s->len;
-		}
+		else
+			k.hmac = obj;
 		rc = jwt_verify(&k, &c, tok, tn, &claims);
 		kf_leave(&ref);
 	} else {

@@ -3,6 +3,7 @@
  */
 #include <config.h>   /* <>: autoconf's; "config.h" in runtime/ is gwd's */
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,13 +123,104 @@ EVP_PKEY *jwt_pkey_from_pem(const char *pem, size_t len, char *err, size_t errle
 }
 
 /* ---------------------------------------------------------- signatures */
+/* Digests fetched once: EVP_sha256() and friends make OpenSSL 3 look the
+ * implementation up again (with a lock) on every use. */
+static EVP_MD *md_fetched[3];
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+	md_fetched[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
+	md_fetched[1] = EVP_MD_fetch(NULL, "SHA384", NULL);
+	md_fetched[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
+}
+
+/* 0 SHA256 (HS256, RS256, ES256), 1 SHA384, 2 SHA512 */
+static int alg_mdi(uint32_t bit)
+{
+	return bit == GWB_JWT_HS384 ? 1 : bit == GWB_JWT_HS512 ? 2 : 0;
+}
+
 static const EVP_MD *alg_md(uint32_t bit)
 {
-	switch (bit) {
-	case GWB_JWT_HS384: return EVP_sha384();
-	case GWB_JWT_HS512: return EVP_sha512();
-	default: return EVP_sha256();
+	pthread_once(&md_once, md_fetch);
+	const EVP_MD *md = md_fetched[alg_mdi(bit)];
+	if (md)
+		return md;
+	return bit == GWB_JWT_HS384 ? EVP_sha384() : bit == GWB_JWT_HS512 ? EVP_sha512()
+	                                                                    : EVP_sha256();
+}
+
+struct jwt_hmac {
+	EVP_MD_CTX *in[3], *out[3];    /* keyed with ipad / opad, per digest */
+};
+
+void jwt_hmac_free(jwt_hmac *h)
+{
+	if (!h)
+		return;
+	for (int i = 0; i < 3; i++) {
+		EVP_MD_CTX_free(h->in[i]);
+		EVP_MD_CTX_free(h->out[i]);
 	}
+	free(h);
+}
+
+jwt_hmac *jwt_hmac_new(const unsigned char *secret, size_t len)
+{
+	static const uint32_t bits[3] = { GWB_JWT_HS256, GWB_JWT_HS384, GWB_JWT_HS512 };
+	jwt_hmac *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	for (int i = 0; i < 3; i++) {
+		const EVP_MD *md = alg_md(bits[i]);
+		int bs = EVP_MD_get_block_size(md);
+		unsigned char key[128] = { 0 }, pad[128];
+		unsigned int kl = 0;
+		if (bs <= 0 || bs > (int)sizeof key)
+			goto fail;
+		/* RFC 2104: a key longer than the block is hashed first */
+		if (len > (size_t)bs) {
+			if (EVP_Digest(secret, len, key, &kl, md, NULL) != 1)
+				goto fail;
+		} else {
+			memcpy(key, secret, len);
+		}
+		h->in[i] = EVP_MD_CTX_new();
+		h->out[i] = EVP_MD_CTX_new();
+		if (!h->in[i] || !h->out[i])
+			goto fail;
+		for (int j = 0; j < bs; j++)
+			pad[j] = key[j] ^ 0x36;
+		if (EVP_DigestInit_ex(h->in[i], md, NULL) != 1 ||
+		    EVP_DigestUpdate(h->in[i], pad, (size_t)bs) != 1)
+			goto fail;
+		for (int j = 0; j < bs; j++)
+			pad[j] = key[j] ^ 0x5c;
+		if (EVP_DigestInit_ex(h->out[i], md, NULL) != 1 ||
+		    EVP_DigestUpdate(h->out[i], pad, (size_t)bs) != 1)
+			goto fail;
+		OPENSSL_cleanse(key, sizeof key);
+		OPENSSL_cleanse(pad, sizeof pad);
+	}
+	return h;
+fail:
+	jwt_hmac_free(h);
+	return NULL;
+}
+
+static int hmac_prepared(const jwt_hmac *h, uint32_t bit, const char *data, size_t n,
+                         unsigned char *md, unsigned int *mdlen)
+{
+	int i = alg_mdi(bit), ok;
+	unsigned char inner[EVP_MAX_MD_SIZE];
+	unsigned int il;
+	EVP_MD_CTX *w = EVP_MD_CTX_new();
+	ok = w && EVP_MD_CTX_copy_ex(w, h->in[i]) == 1 && EVP_DigestUpdate(w, data, n) == 1 &&
+	     EVP_DigestFinal_ex(w, inner, &il) == 1 && EVP_MD_CTX_copy_ex(w, h->out[i]) == 1 &&
+	     EVP_DigestUpdate(w, inner, il) == 1 && EVP_DigestFinal_ex(w, md, mdlen) == 1;
+	EVP_MD_CTX_free(w);
+	return ok;
 }
 
 static int verify_hmac(const jwt_key *k, uint32_t bit, const char *data, size_t n,
@@ -136,11 +228,16 @@ static int verify_hmac(const jwt_key *k, uint32_t bit, const char *data, size_t 
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	if (!k->secret || k->secret_len == 0 || k->secret_len > 0x7fffffff)
-		return 0;
-	if (!HMAC(alg_md(bit), k->secret, (int)k->secret_len, (const unsigned char *)data, n,
-	          md, &mdlen))
-		return 0;
+	if (k->hmac) {
+		if (!hmac_prepared(k->hmac, bit, data, n, md, &mdlen))
+			return 0;
+	} else {
+		if (!k->secret || k->secret_len == 0 || k->secret_len > 0x7fffffff)
+			return 0;
+		if (!HMAC(alg_md(bit), k->secret, (int)k->secret_len,
+		          (const unsigned char *)data, n, md, &mdlen))
+			return 0;
+	}
 	return slen == mdlen && CRYPTO_memcmp(md, sig, mdlen) == 0;
 }
 
@@ -171,7 +268,7 @@ static int verify_pkey(const jwt_key *k, uint32_t bit, const char *data, size_t 
 		return 0;
 	}
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (ctx && EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, k->pkey) == 1)
+	if (ctx && EVP_DigestVerifyInit(ctx, NULL, alg_md(GWB_JWT_RS256), NULL, k->pkey) == 1)
 		ok = EVP_DigestVerify(ctx, sig, slen, (const unsigned char *)data, n) == 1;
 	EVP_MD_CTX_free(ctx);
 	OPENSSL_free(der);

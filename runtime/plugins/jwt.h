@@ -32,9 +32,18 @@
 
 #define JWT_MAX_LEN 16384
 
+/* An HMAC secret prepared once (the keyed inner and outer digest states
+ * of HS256, HS384 and HS512), so a verification costs two digest copies
+ * instead of OpenSSL's per-call fetch and key setup (~0.3 us instead of
+ * ~2.5 us here). Read-only after jwt_hmac_new: shared by threads. */
+typedef struct jwt_hmac jwt_hmac;
+jwt_hmac *jwt_hmac_new(const unsigned char *secret, size_t len);
+void jwt_hmac_free(jwt_hmac *h);
+
 typedef struct jwt_key {
 	uint32_t algs;                    /* GWB_JWT_* accepted */
-	const unsigned char *secret;      /* HS*: the shared secret */
+	const jwt_hmac *hmac;             /* HS*: the prepared secret, or */
+	const unsigned char *secret;      /* HS*: the shared secret as bytes */
 	size_t secret_len;
 	EVP_PKEY *pkey;                   /* RS256 / ES256: the public key */
 } jwt_key;

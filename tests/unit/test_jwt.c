@@ -133,6 +133,19 @@ static int verify(uint32_t algs, const char *tok, const char *iss, const char *a
 	int rc = jwt_verify(&k, &c, tok, strlen(tok), claims ? claims : &tmp);
 	if (!claims && rc == JWT_OK)
 		json_decref(tmp);
+	/* the prepared secret (what gwd uses) answers the same */
+	jwt_hmac *h = jwt_hmac_new((const unsigned char *)secret, strlen(secret));
+	ck_assert_ptr_nonnull(h);
+	jwt_key kp = k;
+	kp.hmac = h;
+	kp.secret = NULL;
+	kp.secret_len = 0;
+	int rc2 = jwt_verify(&kp, &c, tok, strlen(tok), &tmp);
+	if (rc2 == JWT_OK)
+		json_decref(tmp);
+	jwt_hmac_free(h);
+	ck_assert_msg(rc == rc2, "raw secret: %s, prepared: %s", jwt_strerror(rc),
+	              jwt_strerror(rc2));
 	return rc;
 }
 
@@ -181,6 +194,39 @@ START_TEST(hmac_valid)
 		/* one that allows only another */
 		ck_assert_int_eq(verify(a[(i + 1) % 3].bit, t, NULL, NULL, 0, NULL), JWT_BAD_ALG);
 		free(t);
+	}
+}
+END_TEST
+
+/* secrets longer than the digest's block are hashed first (RFC 2104) */
+START_TEST(hmac_long_and_short_secrets)
+{
+	static const struct { const char *name; uint32_t bit; } a[] = {
+		{ "HS256", GWB_JWT_HS256 }, { "HS384", GWB_JWT_HS384 }, { "HS512", GWB_JWT_HS512 },
+	};
+	size_t lens[] = { 1, 63, 64, 65, 127, 128, 129, 300 };
+	unsigned char sec[300];
+	for (size_t i = 0; i < sizeof sec; i++)
+		sec[i] = (unsigned char)(i * 7 + 1);
+	jwt_check c = { .now = NOW };
+	for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+		jwt_hmac *h = jwt_hmac_new(sec, lens[l]);
+		ck_assert_ptr_nonnull(h);
+		for (int i = 0; i < 3; i++) {
+			char *t = token(a[i].name, a[i].bit, "{\"sub\":\"x\"}", sec, lens[l]);
+			jwt_key k = { .algs = a[i].bit, .hmac = h };
+			json_t *cl;
+			ck_assert_msg(jwt_verify(&k, &c, t, strlen(t), &cl) == JWT_OK, "%s, %zu bytes",
+			              a[i].name, lens[l]);
+			json_decref(cl);
+			/* one byte less of secret is another secret */
+			jwt_hmac *h2 = jwt_hmac_new(sec, lens[l] - 1 ? lens[l] - 1 : 2);
+			k.hmac = h2;
+			ck_assert_int_eq(jwt_verify(&k, &c, t, strlen(t), &cl), JWT_BAD_SIGNATURE);
+			jwt_hmac_free(h2);
+			free(t);
+		}
+		jwt_hmac_free(h);
 	}
 }
 END_TEST
@@ -492,6 +538,7 @@ int main(void)
 	TCase *t = tcase_create("verify");
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, hmac_valid);
+	tcase_add_test(t, hmac_long_and_short_secrets);
 	tcase_add_test(t, hmac_wrong_secret);
 	tcase_add_test(t, rs256_es256_valid);
 	tcase_add_test(t, es256_signature_forms);
