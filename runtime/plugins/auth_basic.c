@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "auth.h"
 #include "keyfile.h"
@@ -585,7 +584,7 @@ static int ab_handler(gw_req *r, const uint32_t *insn, void *state)
 		memcpy(m, user, un + 1);
 		memcpy(m + un + 1, pass, pn + 1);
 		memcpy(m + un + 1 + pn + 1, hash, hn);
-		SHA256(m, tot, dg);
+		kf_sha256(m, tot, dg);
 		OPENSSL_cleanse(m, tot);
 	}
 	if (ab_cache_has(dg)) {

@@ -32,7 +32,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "auth.h"
 #include "keyfile.h"
@@ -138,7 +137,7 @@ static void *ak_parse(const char *path, const char *data, size_t len, char *err,
 			continue;
 		}
 		unsigned char sha[32];
-		SHA256((const unsigned char *)key, kn, sha);
+		kf_sha256(key, kn, sha);
 		if (ak_find(s, sha)) {
 			log_warn("%s:%u: duplicate key, line ignored", path, lineno);
 			continue;
@@ -303,7 +302,7 @@ static int ak_handler(gw_req *r, const uint32_t *insn, void *state)
 	const char *why = "missing key";
 	if (ak_presented(r, d, &v, &n) && n > 0) {
 		unsigned char sha[32];
-		SHA256((const unsigned char *)v, n, sha);
+		kf_sha256(v, n, sha);
 		kf_ref ref;
 		const ak_set *s = kf_enter(d->f, (unsigned)gw_req_worker(r), &ref);
 		const ak_key *k = ak_find(s, sha);

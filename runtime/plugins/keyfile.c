@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "keyfile.h"
@@ -59,6 +60,19 @@ static int reg_thread;               /* watcher started */
 
 #define KF_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | \
                  IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+
+/* ----------------------------------------------------------------- sha256 */
+static EVP_MD *sha_md;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void sha_fetch(void) { sha_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+void kf_sha256(const void *data, size_t n, unsigned char out[32])
+{
+	pthread_once(&sha_once, sha_fetch);
+	if (!sha_md || EVP_Digest(data, n, out, NULL, sha_md, NULL) != 1)
+		SHA256(data, n, out);
+}
 
 /* ---------------------------------------------------------------- reading */
 static void ident_of(const char *path, kf_ident *id)
@@ -184,7 +198,7 @@ static int check_locked(kf_file *f, int force, char *err, size_t errlen)
 	if (!data)
 		return -1;
 	unsigned char sha[32];
-	SHA256((const unsigned char *)data, len, sha);
+	kf_sha256(data, len, sha);
 	if (atomic_load(&f->cur) && memcmp(sha, f->sha, sizeof sha) == 0) {
 		/* touched, renamed over with the same bytes...: nothing to do */
 		f->id = id;

@@ -67,6 +67,10 @@ uint64_t kf_generation(const kf_file *f);
  * -1 the file could not be read or parsed (old contents kept) */
 int kf_check(kf_file *f, int force);
 
+/* SHA-256 with the digest fetched once (OpenSSL 3's SHA256() looks the
+ * implementation up on every call: 0.8 us instead of 0.2 us here) */
+void kf_sha256(const void *data, size_t n, unsigned char out[32]);
+
 /* ---- walking a table's action programs (plugins' init) */
 /* calls fn for every instruction with opcode op in every route's action
  * program, in route order; stops at and returns fn's first nonzero result */
