@@ -70,13 +70,20 @@
  * arithmetic (ASCII letters only, as HOST_EQ does): a request host is
  * hashed once in full and once per wildcard suffix probed, so this is on
  * the path of every lookup. */
-static inline uint64_t ld_tail(const void *p, size_t n)   /* n < 8 */
+/* n < 8 bytes as a little-endian word, reading nothing beyond them: two
+ * overlapping 4-byte loads, or three single bytes */
+static inline uint64_t ld_tail(const void *p, size_t n)
 {
 	const uint8_t *b = p;
-	uint64_t x = 0;
-	for (size_t i = 0; i < n; i++)
-		x |= (uint64_t)b[i] << (8 * i);
-	return x;
+	if (n >= 4) {
+		uint32_t lo, hi;
+		memcpy(&lo, b, 4);
+		memcpy(&hi, b + n - 4, 4);
+		return lo | (uint64_t)hi << ((n - 4) * 8);
+	}
+	if (n == 0)
+		return 0;
+	return b[0] | (uint64_t)b[n / 2] << (8 * (n / 2)) | (uint64_t)b[n - 1] << (8 * (n - 1));
 }
 
 static inline uint64_t ld8(const void *p)
@@ -120,6 +127,14 @@ static inline int eq_lower(const char *req, const uint8_t *tbl, size_t n)
 		if (lower8(ld8(req)) != ld8(tbl))
 			return 0;
 	return n == 0 || lower8(ld_tail(req, n)) == ld_tail(tbl, n);
+}
+
+static inline int eq_bytes(const char *a, const uint8_t *b, size_t n)
+{
+	for (; n >= 8; a += 8, b += 8, n -= 8)
+		if (ld8(a) != ld8(b))
+			return 0;
+	return n == 0 || ld_tail(a, n) == ld_tail(b, n);
 }
 
 static inline uint32_t len_bit(size_t len)
@@ -566,7 +581,7 @@ static inline void scan(lk *c, const uint32_t *cand, uint32_t n)
 			c->best_exact = 1;
 			return;
 		}
-		if (gwb_eval_prep(c->t, r, c->p, c->m, c->s, NULL, NULL)) {
+		if (gwb_eval_residual(c->t, r, c->p, c->m, c->s)) {
 			c->best = r;
 			c->best_exact = 0;
 			return;
@@ -585,12 +600,8 @@ static void walk(lk *c, uint32_t node)
 		uint32_t ll = n[0], nc = n[1], np = n[2];
 		const uint8_t *lab = (const uint8_t *)(n + GWB_IX_NODE);
 		if (ll) {
-			if (ll > plen - d)
+			if (ll > plen - d || !eq_bytes(path + d, lab, ll))
 				return;
-			/* labels are short: a loop beats a call to memcmp */
-			for (uint32_t i = 0; i < ll; i++)
-				if ((uint8_t)path[d + i] != lab[i])
-					return;
 			d += ll;
 		}
 		const uint8_t *fb = lab + ((ll + 3) & ~3u);
@@ -621,6 +632,16 @@ static void walk(lk *c, uint32_t node)
 	}
 }
 
+static void wild_probe(lk *c, const char *suffix, size_t sl)
+{
+	const uint32_t *ix = c->t->index;
+	uint32_t k = slot_find(ix, ix[GWB_IX_WILDOFF], ix[GWB_IX_NWILD],
+	                       gwb_host_hash(suffix, sl), suffix, sl);
+	const uint32_t *e = ix + ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * k;
+	if (k != GWB_NONE && e[3] < c->best)
+		walk(c, e[1]);
+}
+
 uint32_t gwb_index_lookup(const gwb_table *t, const gwb_prep *p, gwb_match *m,
                           gwb_scratch *s)
 {
@@ -631,19 +652,18 @@ uint32_t gwb_index_lookup(const gwb_table *t, const gwb_prep *p, gwb_match *m,
 	uint32_t nwild = ix[GWB_IX_NWILD];
 
 	if (nwild) {
+		/* only the suffix lengths some wildcard has: a host "x.y" has
+		 * the suffix of length L iff host[hlen - L - 1] is the dot */
 		uint64_t lens = ix[GWB_IX_WILDLENS] | (uint64_t)ix[GWB_IX_WILDLENS + 1] << 32;
-		for (size_t i = 0; i < hlen; i++) {
-			if (host[i] != '.')
-				continue;
-			size_t sl = hlen - i - 1;
-			if (!((lens >> len_bit(sl)) & 1))
-				continue;
-			uint32_t k = slot_find(ix, ix[GWB_IX_WILDOFF], nwild,
-			                       gwb_host_hash(host + i + 1, sl), host + i + 1, sl);
-			const uint32_t *e = ix + ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * k;
-			if (k != GWB_NONE && e[3] < c.best)
-				walk(&c, e[1]);
+		for (uint64_t m63 = lens & ~(1ull << 63); m63; m63 &= m63 - 1) {
+			size_t sl = (size_t)__builtin_ctzll(m63);
+			if (sl < hlen && host[hlen - sl - 1] == '.')
+				wild_probe(&c, host + hlen - sl, sl);
 		}
+		if ((lens >> 63) && hlen >= 64)         /* suffixes of 63 bytes and more */
+			for (size_t i = 0; i + 64 <= hlen; i++)
+				if (host[i] == '.')
+					wild_probe(&c, host + i + 1, hlen - i - 1);
 	}
 	if (ix[GWB_IX_NHOST]) {
 		uint32_t sl = slot_find(ix, ix[GWB_IX_HOSTOFF], ix[GWB_IX_NHOST],
@@ -656,8 +676,7 @@ uint32_t gwb_index_lookup(const gwb_table *t, const gwb_prep *p, gwb_match *m,
 		walk(&c, ix[GWB_IX_ANYROOT]);
 	if (c.best_exact || c.best == GWB_NONE) {
 		m->ncap = 0;
-		for (int i = 0; i < 2 * GWB_MAX_CAPTURES; i++)
-			m->cap[i] = (size_t)~0;
+		memset(m->cap, 0xff, sizeof m->cap);    /* all (size_t)~0 */
 	}
 	m->route = c.best;
 	return c.best;

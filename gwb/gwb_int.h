@@ -51,7 +51,9 @@ struct gwb_table {
 	const gwb_debug *debug;     uint32_t ndebug;
 
 	pcre2_code **re;            /* nregex compiled patterns */
+	uint32_t *ev;               /* per route: residual pc (| GWB_EV_FLAG), end */
 };
+#define GWB_EV_FLAG 0x80000000u   /* the residual program starts with the flag true */
 
 struct gwb_scratch {
 	pcre2_match_data *md;
@@ -81,6 +83,12 @@ void gwb_prep_init(gwb_prep *p, const gwb_request *rq);
 /* evaluate route r's match program; captures into m only when it matches */
 int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
                   gwb_match *m, gwb_scratch *s, gwb_trace_fn trace, void *tctx);
+/* the same for a request known to meet route r's index key: only the
+ * tests the key does not imply (see gwb_residuals) */
+int gwb_eval_residual(const gwb_table *t, uint32_t r, const gwb_prep *p,
+                      gwb_match *m, gwb_scratch *s);
+/* computes t->ev after verification; 0 or -1 (out of memory) */
+int gwb_residuals(gwb_table *t);
 
 /* --------------------------------------------------------- gwb_index.c */
 /*

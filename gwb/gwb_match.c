@@ -81,14 +81,15 @@ static int cookie_get(const gwb_request *rq, const char *name, size_t nl, const 
 	return gwb_cookie_find(h, hl, name, nl, v, vl);
 }
 
-int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
-                  gwb_match *m, gwb_scratch *s, gwb_trace_fn trace, void *tctx)
+/* runs [pc, end) of route r's match program with the flag starting as
+ * given */
+static inline int run(const gwb_table *t, uint32_t r, uint32_t pc, uint32_t end, int flag,
+                      const gwb_prep *p, gwb_match *m, gwb_scratch *s,
+                      gwb_trace_fn trace, void *tctx)
 {
 	const gwb_request *rq = p->rq;
 	const uint32_t *code = t->code;
-	const gwb_route *rt = &t->route[r];
-	uint32_t pc = rt->match_pc, end = rt->match_end;
-	int flag = 0, ncap = 0;
+	int ncap = 0;
 	size_t cap[2 * GWB_MAX_CAPTURES];
 	const char *a, *b, *v;
 	size_t al, bl, vl;
@@ -207,10 +208,113 @@ int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
 		if (ncap)
 			memcpy(m->cap, cap, sizeof cap);
 		else
-			for (int i = 0; i < 2 * GWB_MAX_CAPTURES; i++)
-				m->cap[i] = (size_t)~0;
+			memset(m->cap, 0xff, sizeof m->cap);    /* all (size_t)~0 */
 	}
 	return flag;
+}
+
+int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
+                  gwb_match *m, gwb_scratch *s, gwb_trace_fn trace, void *tctx)
+{
+	const gwb_route *rt = &t->route[r];
+	return run(t, r, rt->match_pc, rt->match_end, 0, p, m, s, trace, tctx);
+}
+
+int gwb_eval_residual(const gwb_table *t, uint32_t r, const gwb_prep *p,
+                      gwb_match *m, gwb_scratch *s)
+{
+	if (!t->ev)
+		return gwb_eval_prep(t, r, p, m, s, NULL, NULL);
+	uint32_t pc = t->ev[2 * r];
+	return run(t, r, pc & ~GWB_EV_FLAG, t->ev[2 * r + 1], (pc & GWB_EV_FLAG) != 0,
+	           p, m, s, NULL, NULL);
+}
+
+/*
+ * Residual programs. The index only offers a route to a request that meets
+ * the route's key, so the tests at the head of its program that the key
+ * implies need not run again: they are skipped once, at load, and the
+ * matcher starts each program after them with the flag true (which is
+ * what those tests and the JFs after them would have left). Skipping them
+ * also spares the cache misses on their strings. gwb_eval_route (explain)
+ * always runs the whole program.
+ */
+typedef struct resid_ctx {
+	gwb_table *t;
+} resid_ctx;
+
+static int str_is(const gwb_table *t, uint32_t s, const char *b, size_t n)
+{
+	size_t l;
+	const char *a = gwb_s(t, s, &l);
+	return l == n && memcmp(a, b, n) == 0;
+}
+
+static void on_filed(void *ctx, uint32_t r, int hk, const char *host, size_t hl,
+                     int pk, const char *path, size_t pl, uint32_t methods, int exact)
+{
+	gwb_table *t = ((resid_ctx *)ctx)->t;
+	const gwb_route *rt = &t->route[r];
+	const uint32_t *code = t->code;
+	uint32_t pc = rt->match_pc, end = rt->match_end;
+	int skipped = 0;
+	(void)exact;
+
+	while (pc < end) {
+		uint32_t op = code[pc], a = pc + 1 < end ? code[pc + 1] : 0;
+		size_t al;
+		int implied = 0;
+		switch (op) {
+		case GWB_OP_ANY:
+			implied = 1;
+			break;
+		case GWB_OP_HOST_EQ:
+			implied = hk == GWB_HOST_EXACT && str_is(t, a, host, hl);
+			break;
+		case GWB_OP_HOST_WILD:
+			implied = hk == GWB_HOST_WILD && str_is(t, a, host, hl);
+			break;
+		case GWB_OP_PATH_EQ:
+			implied = pk == GWB_PATH_EXACT && str_is(t, a, path, pl);
+			break;
+		case GWB_OP_PATH_PREFIX:
+			gwb_s(t, a, &al);
+			implied = pk != GWB_PATH_ANY && al <= pl && memcmp(gwb_s(t, a, NULL), path, al) == 0;
+			break;
+		case GWB_OP_METHOD:
+			implied = (methods & ~a) == 0;
+			break;
+		case GWB_OP_JF:
+			implied = skipped;       /* the flag is true here: falls through */
+			break;
+		default:
+			break;
+		}
+		if (!implied)
+			break;
+		skipped = 1;
+		pc += 1 + gwb_ops[op].nargs;
+	}
+	t->ev[2 * r] = pc | (skipped ? GWB_EV_FLAG : 0);
+	t->ev[2 * r + 1] = end;
+}
+
+int gwb_residuals(gwb_table *t)
+{
+	resid_ctx c = { .t = t };
+	t->ev = malloc(((size_t)t->nroute + 1) * 2 * sizeof *t->ev);
+	if (!t->ev)
+		return -1;
+	for (uint32_t r = 0; r < t->nroute; r++) {
+		t->ev[2 * r] = t->route[r].match_pc;
+		t->ev[2 * r + 1] = t->route[r].match_end;
+	}
+	if (gwb_index_visit(t, on_filed, &c) < 0) {
+		free(t->ev);
+		t->ev = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 int gwb_eval_route(const gwb_table *t, uint32_t route, const gwb_request *rq,
