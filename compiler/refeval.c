@@ -345,12 +345,15 @@ static void view_init(rview *v, const refeval_req *rq)
 {
 	const char *h = rq->host ? rq->host : "";
 	size_t n = strlen(h);
-	/* "[v6]:port" -> "[v6]"; "name:port" -> "name" */
-	const char *cut = h[0] == '[' ? strchr(h, ']') : NULL;
-	if (cut)
-		n = (size_t)(cut - h) + 1;
-	else if (strchr(h, ':'))
+	/* "[v6]:port" -> "[v6]"; "name:port" -> "name"; a "[" without its
+	 * "]" is kept whole (malformed: matches no rule anyway) */
+	if (h[0] == '[') {
+		const char *cut = strchr(h, ']');
+		if (cut)
+			n = (size_t)(cut - h) + 1;
+	} else if (strchr(h, ':')) {
 		n = (size_t)(strchr(h, ':') - h);
+	}
 	v->rq = rq;
 	v->host_ok = n < sizeof v->host;
 	v->hostlen = v->host_ok ? n : 0;

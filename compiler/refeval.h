@@ -10,8 +10,8 @@
  * enough to be obviously right: no index, no shortcuts, no cleverness.
  *
  * Request semantics (kept in step with gwb_match.c; see refeval.c):
- *   host    lowercased; ":port" stripped ("[v6]:port" keeps the brackets
- *           part); one trailing '.' is NOT removed.
+ *   host    lowercased; ":port" stripped from the first ':' ("[v6]:port"
+ *           keeps the bracketed part); a trailing '.' is NOT removed.
  *   wildcard "*.sfx" matches a host that ends with ".sfx" and has at least
  *           one character before that dot (one or more labels: the host
  *           ".sfx" does not match).
