@@ -17,7 +17,8 @@
  *         expired / not yet valid / wrong iss / wrong aud / alg none /
  *         HS256 signed with the RS256 public key / tampered payload; token
  *         from a cookie, a header and the query; a secret file changed at
- *         run time; a missing env secret refuses the table.
+ *         run time; a missing or empty env secret, an empty secret file and
+ *         a key of the wrong type refuse the table.
  */
 #include <config.h>
 
@@ -691,7 +692,7 @@ START_TEST(jwt_es256_sources_and_secret_file)
 }
 END_TEST
 
-START_TEST(jwt_missing_env_refuses_table)
+START_TEST(jwt_bad_secrets_and_keys_refuse_table)
 {
 	make_keys();
 	gwt_writef("hs.secret", "x\n");
@@ -715,6 +716,25 @@ START_TEST(jwt_missing_env_refuses_table)
 	/* set: fine */
 	const char *env2[] = { "GW_TEST_JWT_SECRET=abc", NULL };
 	ck_assert_msg(gwt_run("gwd-t", argv, env2, 10000, &out, &err) == 0, "%s", err);
+
+	/* a key that cannot verify the algorithm; an empty secret file */
+	gwt_writef("rules.gwr", "upstream o {\n    server 127.0.0.1:1;\n}\n"
+	           "route e {\n    match any;\n    auth jwt key=file(\"rsa.pem\") alg=ES256;\n"
+	           "    proxy o;\n}\n");
+	gwt_compile("rules.gwr");
+	ck_assert_int_eq(gwt_run("gwd-t", argv, NULL, 10000, &out, &err), 1);
+	want = gwt_strf("plugin auth_jwt: route e (%s:4): auth jwt: %s holds an RSA key, which "
+	                "cannot verify ES256", gwt_path("rules.gwr"), gwt_path("rsa.pem"));
+	ck_assert_msg(strstr(err, want) != NULL, "stderr lacks\n%s\n:\n%s", want, err);
+	gwt_writef("hs.secret", "\n");
+	gwt_writef("rules.gwr", "upstream o {\n    server 127.0.0.1:1;\n}\n"
+	           "route s {\n    match any;\n    auth jwt secret=file(\"hs.secret\");\n"
+	           "    proxy o;\n}\n");
+	gwt_compile("rules.gwr");
+	ck_assert_int_eq(gwt_run("gwd-t", argv, NULL, 10000, &out, &err), 1);
+	want = gwt_strf("plugin auth_jwt: route s (%s:4): auth jwt: %s: the secret is empty",
+	                gwt_path("rules.gwr"), gwt_path("hs.secret"));
+	ck_assert_msg(strstr(err, want) != NULL, "stderr lacks\n%s\n:\n%s", want, err);
 }
 END_TEST
 
@@ -739,7 +759,7 @@ int main(void)
 	tcase_add_test(j, jwt_hs256_claims);
 	tcase_add_test(j, jwt_attacks);
 	tcase_add_test(j, jwt_es256_sources_and_secret_file);
-	tcase_add_test(j, jwt_missing_env_refuses_table);
+	tcase_add_test(j, jwt_bad_secrets_and_keys_refuse_table);
 	suite_add_tcase(s, j);
 	return gwt_main(s, "gwd gwc");
 }
