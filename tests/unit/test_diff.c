@@ -233,21 +233,58 @@ static void gen_methods(rng *r, sbuf *b)
 	sb_printf(b, ")");
 }
 
+/* Synthetic values from a wider space, so that the host hash tables get
+ * many slots (and collisions) and trie nodes get more than 16 children
+ * (the matcher's other child search). n is the size of the space. */
+#define SYN_HOSTS 96
+static unsigned syn_pct = 25;     /* chance of a synthetic host or path */
+static const char syn_chars[] = "abcdefghijklmnopqrstuvwxyz0123456789-._~";
+
+static void syn_host(rng *r, char *out, size_t len, int wild)
+{
+	snprintf(out, len, "%sh%u.example.com", wild ? "*." : "", rnd(r, SYN_HOSTS));
+}
+
+static void syn_path(rng *r, char *out, size_t len)
+{
+	/* "/x", "/xy", "/x/", "/xy/z" ... over a 40-letter alphabet */
+	size_t n = 0;
+	out[n++] = '/';
+	out[n++] = syn_chars[rnd(r, sizeof syn_chars - 1)];
+	if (chance(r, 50))
+		out[n++] = syn_chars[rnd(r, sizeof syn_chars - 1)];
+	if (chance(r, 50))
+		out[n++] = '/';
+	if (chance(r, 30))
+		out[n++] = syn_chars[rnd(r, 4)];
+	out[n < len ? n : len - 1] = 0;
+}
+
 static void gen_host(rng *r, sbuf *b)
 {
+	char h[64];
 	sb_printf(b, "host == ");
+	if (chance(r, syn_pct)) {
+		syn_host(r, h, sizeof h, chance(r, 30));
+		sb_quoted(b, h);
+		return;
+	}
 	sb_quoted(b, chance(r, 30) ? PICK(r, rule_wilds) : PICK(r, rule_hosts));
 }
 
 static void gen_path(rng *r, sbuf *b)
 {
 	unsigned k = rnd(r, 10);
+	char p[16];
+	int syn = chance(r, syn_pct);
+	if (syn)
+		syn_path(r, p, sizeof p);
 	if (k < 5) {
 		sb_printf(b, "path ^= ");
-		sb_quoted(b, PICK(r, rule_prefixes));
+		sb_quoted(b, syn ? p : PICK(r, rule_prefixes));
 	} else if (k < 8) {
 		sb_printf(b, "path == ");
-		sb_quoted(b, PICK(r, rule_exacts));
+		sb_quoted(b, syn ? p : PICK(r, rule_exacts));
 	} else {
 		sb_printf(b, "path ~ ");
 		sb_quoted(b, PICK(r, rule_regexes));
@@ -393,6 +430,8 @@ static void gen_rules(rng *r, sbuf *b, unsigned nroutes)
 
 /* ------------------------------------------------------------ requests */
 typedef struct treq {
+	char host[64];
+	char path[32];
 	char query[128];
 	char cookie[64];
 	refeval_hdr hdrs[6];
@@ -420,6 +459,23 @@ static void gen_request(rng *r, treq *q)
 	q->rr.method = PICK(r, req_methods);
 	q->rr.host = PICK(r, req_hosts);
 	q->rr.path = PICK(r, req_paths);
+	if (chance(r, syn_pct)) {
+		/* "h7.example.com", or a name under it, maybe with a port */
+		int under = chance(r, 40);
+		snprintf(q->host, sizeof q->host, "%sh%u.example.com%s",
+		         !under ? "" : chance(r, 50) ? "x." : "x.y.",
+		         rnd(r, SYN_HOSTS), under && chance(r, 20) ? ":8443" : "");
+		q->rr.host = q->host;
+	}
+	if (chance(r, syn_pct)) {
+		syn_path(r, q->path, sizeof q->path);
+		if (chance(r, 50)) {      /* something below it */
+			size_t l = strlen(q->path);
+			snprintf(q->path + l, sizeof q->path - l, "%sz",
+			         q->path[l - 1] == '/' ? "" : "/");
+		}
+		q->rr.path = q->path;
+	}
 	if (chance(r, 60)) {
 		unsigned n = 1 + rnd(r, 3);
 		for (unsigned i = 0; i < n; i++) {
@@ -544,7 +600,15 @@ static int run_seed(diffstate *ds, uint64_t seed)
 	char err[512];
 	int bad = 0;
 
-	gen_rules(&r, &src, 1 + rnd(&r, 40));
+	/* 1 set in 20 is wide: many routes, mostly synthetic values, so
+	 * that tables and trie nodes grow past their small-size paths */
+	unsigned nr = 1 + rnd(&r, 40);
+	syn_pct = 25;
+	if (rnd(&r, 20) == 0) {
+		nr = 60 + rnd(&r, 140);
+		syn_pct = 70;
+	}
+	gen_rules(&r, &src, nr);
 	memset(&f, 0, sizeof f);
 	diag_init(&d);
 	int nerr = parse_string("diff.gwr", src.p, src.n, &f, &d);
