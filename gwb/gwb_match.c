@@ -43,8 +43,12 @@ void gwb_scratch_free(gwb_scratch *s)
 
 void gwb_prep_init(gwb_prep *p, const gwb_request *rq)
 {
-	/* the path is read only after the host lookup: ask for it now so
-	 * that its cache miss overlaps the host's */
+	/* host, method and path sit wherever the caller keeps them: ask for
+	 * all three at once so that their cache misses overlap */
+	if (rq->host)
+		__builtin_prefetch(rq->host);
+	if (rq->method)
+		__builtin_prefetch(rq->method);
 	if (rq->path)
 		__builtin_prefetch(rq->path);
 	p->rq = rq;
