@@ -93,8 +93,8 @@
  * Counters: `requests` counts ups_conn_begin (attempts, retries included),
  * `failures` counts ups_report(ok=0), `active` is begin minus end.
  *
- * When every server (primaries and backups) is ejected or health_down,
- * ups_pick returns NULL and the core answers 503. We do NOT reset the
+ * When every server (primaries and backups) is ejected, health_down or
+ * behind an open circuit breaker (breaker.h), ups_pick returns NULL and the core answers 503. We do NOT reset the
  * servers and try anyway as old nginx did (and as nginx still does for an
  * upstream with a single server): the operator asked for max_fails, and a
  * 503 within microseconds is kinder to clients and to a dying origin than
@@ -336,6 +336,7 @@ static ups_server *server_new(const spec *s, const ups_server *from)
 	atomic_init(&v->health_down, from ? atomic_load(&from->health_down) : 0);
 	atomic_init(&v->requests, from ? atomic_load(&from->requests) : 0);
 	atomic_init(&v->failures, from ? atomic_load(&from->failures) : 0);
+	brk_carry(&v->brk, from ? &from->brk : NULL);
 	return v;
 }
 
@@ -344,6 +345,8 @@ int ups_server_available(const ups_server *s, uint64_t now_ms)
 	if (atomic_load_explicit(&s->drain, memory_order_relaxed))
 		return 0;
 	if (atomic_load_explicit(&s->health_down, memory_order_relaxed))
+		return 0;
+	if (!brk_admits(&s->brk, now_ms))
 		return 0;
 	long long du = atomic_load_explicit(&s->down_until_ms, memory_order_relaxed);
 	return du == 0 || now_ms >= (uint64_t)du;
@@ -778,8 +781,14 @@ ups_server *ups_pick(ups_upstream *u, ups_snapshot *ss, const ups_pick_ctx *c)
 	for (int pass = 0; pass < 2; pass++) {
 		for (int k = 0; k < 2; k++) {
 			ups_server *v = pick_tier(&p, &s->t[k]);
-			if (v)
-				return v;
+			/* a half-open circuit breaker lets one probe through: claim
+			 * it. A loser sees the server unavailable now: pick again
+			 * (bounded, in case the state keeps flipping) */
+			for (int n = 0; v && n < 8; n++) {
+				if (brk_claim(&v->brk, c->now_ms))
+					return v;
+				v = pick_tier(&p, &s->t[k]);
+			}
 		}
 		if (c->nexclude == 0)
 			break;

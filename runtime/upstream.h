@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdatomic.h>
 #include "gwb.h"
+#include "breaker.h"
 
 typedef struct ups_server {
 	char *addr;                 /* "host:port" as configured */
@@ -35,6 +36,8 @@ typedef struct ups_server {
 	                             * server's identity: changing it keeps the
 	                             * object (and its `active` count, which
 	                             * shows when a drain is complete) */
+	brk_state brk;              /* circuit breaker (breaker.h); consulted
+	                             * by ups_server_available and ups_pick */
 } ups_server;
 
 typedef struct ups_snapshot {   /* immutable list; refcounted */
@@ -109,7 +112,7 @@ int ups_has_override(ups_upstream *u);
  * held off meanwhile, so fn must not call ups_sync/ups_set_servers */
 int ups_foreach(ups_registry *r, int (*fn)(ups_upstream *u, void *ctx), void *ctx);
 /* 1 if s may be picked at now_ms (not ejected, not health_down, not
- * drained) */
+ * drained, its circuit breaker admits requests) */
 int ups_server_available(const ups_server *s, uint64_t now_ms);
 
 #endif /* GWD_UPSTREAM_H */
