@@ -27,6 +27,7 @@
 #include "admin.h"
 #include "config.h"
 #include "core.h"
+#include "health.h"
 #include "log.h"
 #include "origin.h"
 #include "reload.h"
@@ -184,6 +185,10 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
+	if (health_start(err, sizeof err) != 0) {
+		log_err("%s", err);
+		return 1;
+	}
 	if (demo)
 		print_demo(reload_config(), origin_port(demo_origin));
 
@@ -268,6 +273,7 @@ int main(int argc, char **argv)
 		}
 	}
 	admin_stop();
+	health_stop();
 	/* every worker has returned (or is being told to): collect them */
 	for (int i = 0; i < srv_nworkers; i++)
 		if (!srv_workers[i].joined) {
