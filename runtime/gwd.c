@@ -24,11 +24,13 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "admin.h"
 #include "config.h"
 #include "core.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "origin.h"
 #include "reload.h"
 #include "srv.h"
@@ -165,6 +167,11 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
+	/* GET /metrics (registered before admin_start), the access log writer */
+	if (metrics_init(reg, err, sizeof err) != 0 || accesslog_open(cfg, err, sizeof err) != 0) {
+		log_err("%s", err);
+		return 1;
+	}
 	if (reload_init(cfg, reg, err, sizeof err) != 0) {
 		log_err("%s", err);
 		return 1;
@@ -226,6 +233,7 @@ int main(int argc, char **argv)
 						break;
 					case SIGUSR1:
 						log_reopen();
+						accesslog_reopen();
 						log_info("SIGUSR1: logs reopened");
 						break;
 					case SIGTERM:
@@ -280,6 +288,8 @@ int main(int argc, char **argv)
 			pthread_join(srv_workers[i].th, NULL);
 			srv_workers[i].joined = 1;
 		}
+	accesslog_close();           /* workers gone: write out what they logged */
+	metrics_shutdown();
 	int cut = 0;
 	for (int i = 0; i < srv_nworkers; i++)
 		cut += srv_workers[i].nreq != 0;

@@ -31,6 +31,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "respond.h"
 #include "srv.h"
@@ -493,10 +494,13 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status)
 		log_debug("request %s ended early (%d)", r->id, (int)toe);
-	if (r->px)
+	if (r->px) {
+		metrics_req_proxied(r);      /* before the proxy is recycled */
 		proxy_finish(r->px);
+	}
 	if (r->rt)
 		phase_run_log(r);
+	metrics_req_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);  /* + access log */
 	if (r->wt)
 		wtab_done(w, r->wt);
 	if (r->c)
