@@ -14,7 +14,9 @@
  *   error_log.path: FILE      "-" or "stderr" = stderr (the default)
  *   error_log.level: info     error | warn | info | debug
  *   redis.timeout: 5ms        per-command timeout of the optional Redis
- * and `admin.listen: off` to disable the admin API.
+ * and `admin.listen: off` to disable the admin API, and the `tls:` section
+ * (listen, cert, key, certificates: [{cert, key}], min_version, client_ca;
+ * see config.h and runtime/tls.c).
  */
 #include <config.h>   /* <>: autoconf's; "config.h" here is gwd's (below) */
 
@@ -46,6 +48,9 @@ typedef struct cfg_ctx {
 	gwd_config *c;
 	char *err; size_t errlen;
 	yaml_node_t *admin_listen;  /* for the loopback check after admin */
+	int have_listen;            /* the top-level `listen` was given */
+	yaml_node_t *tls;           /* the `tls:` node, for checks after the walk */
+	struct cfg_tls_cert *pair;  /* the tls.certificates entry being read */
 } cfg_ctx;
 
 typedef int (*cfg_handler)(cfg_ctx *x, yaml_node_t *v);
@@ -385,6 +390,7 @@ static void cfg_free_listen(gwd_config *c)
 static int h_listen(cfg_ctx *x, yaml_node_t *v)
 {
 	gwd_config *c = x->c;
+	x->have_listen = 1;
 	yaml_node_t *one[1] = { v };
 	yaml_node_t **items = one;
 	size_t n = 1;
@@ -703,6 +709,169 @@ static int h_drain_timeout(cfg_ctx *x, yaml_node_t *v)
 	return cfg_duration(x, v, "drain_timeout", 0, &x->c->drain_timeout_ms);
 }
 
+/* ------------------------------------------------------------ tls: */
+
+static int h_tls_listen(cfg_ctx *x, yaml_node_t *v)
+{
+	gwd_config *c = x->c;
+	size_t n = v->type == YAML_SEQUENCE_NODE
+	         ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start) : 1;
+	if (n == 0)
+		return cfg_error(x, v, "tls.listen: the list is empty (give at least one address)");
+	c->tls_listen = calloc(n, sizeof *c->tls_listen);
+	if (!c->tls_listen)
+		return cfg_error(x, v, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *it = v->type == YAML_SEQUENCE_NODE
+		                ? yaml_document_get_node(x->doc, v->data.sequence.items.start[i]) : v;
+		cfg_listen l;
+		if (cfg_listen_one(x, it, "tls.listen", &l) < 0)
+			return -1;
+		int dup = 0;
+		for (size_t j = 0; j < c->ntls_listen; j++)
+			dup |= c->tls_listen[j].port == l.port && !strcmp(c->tls_listen[j].host, l.host);
+		if (l.port == 0 || dup) {
+			if (l.port == 0)
+				cfg_error(x, it, "tls.listen: port 0 is not allowed");
+			else
+				cfg_error(x, it, "tls.listen: duplicate address %s:%d", l.host, l.port);
+			free(l.host);
+			return -1;
+		}
+		c->tls_listen[c->ntls_listen++] = l;
+	}
+	return 0;
+}
+
+/* a certificate or key file: absolute path, readable now (tls.c reads and
+ * checks its content) */
+static int cfg_tls_file(cfg_ctx *x, yaml_node_t *v, const char *what, char **dst)
+{
+	if (cfg_path(x, v, what, dst) < 0)
+		return -1;
+	if (access(*dst, R_OK) < 0)
+		return cfg_error(x, v, "%s %s: %s", what, *dst, strerror(errno));
+	return 0;
+}
+
+static int h_tls_cert(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_tls_file(x, v, "tls.cert", &x->c->tls_cert);
+}
+
+static int h_tls_key(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_tls_file(x, v, "tls.key", &x->c->tls_key);
+}
+
+static int h_tls_client_ca(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_tls_file(x, v, "tls.client_ca", &x->c->tls_client_ca);
+}
+
+static int h_tls_min_version(cfg_ctx *x, yaml_node_t *v)
+{
+	const char *s;
+	if (cfg_scalar(x, v, "tls.min_version", &s) < 0)
+		return -1;
+	const char *p = s;
+	if (!strncasecmp(p, "tlsv", 4))
+		p += 4;
+	else if (!strncasecmp(p, "tls", 3))
+		p += 3;
+	if (!strcmp(p, "1.2"))
+		x->c->tls_min_version = 12;
+	else if (!strcmp(p, "1.3"))
+		x->c->tls_min_version = 13;
+	else if (!strcmp(p, "1") || !strcmp(p, "1.0") || !strcmp(p, "1.1"))
+		return cfg_error(x, v, "tls.min_version: TLS 1.0 and 1.1 are not supported "
+		                 "(use 1.2 or 1.3)");
+	else
+		return cfg_error(x, v, "tls.min_version: expected 1.2 or 1.3, not '%s'", s);
+	return 0;
+}
+
+static int h_pair_cert(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_tls_file(x, v, "tls.certificates.cert", &x->pair->cert);
+}
+
+static int h_pair_key(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_tls_file(x, v, "tls.certificates.key", &x->pair->key);
+}
+
+static const cfg_key tls_pair_keys[] = {
+	{ "cert", h_pair_cert },
+	{ "key", h_pair_key },
+	{ NULL, NULL }
+};
+
+static int h_tls_certificates(cfg_ctx *x, yaml_node_t *v)
+{
+	gwd_config *c = x->c;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return cfg_error(x, v, "tls.certificates: expected a list of {cert: FILE, key: FILE}");
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	c->tls_certs = calloc(n ? n : 1, sizeof *c->tls_certs);
+	if (!c->tls_certs)
+		return cfg_error(x, v, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *it = yaml_document_get_node(x->doc, v->data.sequence.items.start[i]);
+		if (it->type != YAML_MAPPING_NODE)
+			return cfg_error(x, it, "tls.certificates: expected {cert: FILE, key: FILE}");
+		x->pair = &c->tls_certs[c->ntls_certs++];
+		int rc = cfg_mapping(x, it, tls_pair_keys, "tls.certificates");
+		x->pair = NULL;
+		if (rc < 0)
+			return -1;
+		if (!c->tls_certs[i].cert || !c->tls_certs[i].key)
+			return cfg_error(x, it, "tls.certificates: each entry needs both cert and key");
+	}
+	return 0;
+}
+
+static const cfg_key tls_keys[] = {
+	{ "listen", h_tls_listen },
+	{ "cert", h_tls_cert },
+	{ "key", h_tls_key },
+	{ "certificates", h_tls_certificates },
+	{ "min_version", h_tls_min_version },
+	{ "client_ca", h_tls_client_ca },
+	{ NULL, NULL }
+};
+
+static int h_tls(cfg_ctx *x, yaml_node_t *v)
+{
+	gwd_config *c = x->c;
+	x->tls = v;
+	if (cfg_mapping(x, v, tls_keys, "tls") < 0)
+		return -1;
+	if (!c->ntls_listen)
+		return cfg_error(x, v, "tls: 'listen' is required (the address(es) to serve HTTPS on)");
+	if (!c->tls_cert || !c->tls_key)
+		return cfg_error(x, v, "tls: 'cert' and 'key' are required (the default certificate)");
+	return 0;
+}
+
+/* after the walk: TLS-only when `listen` was not given; an address is
+ * either plain or TLS */
+static int cfg_tls_finish(cfg_ctx *x)
+{
+	gwd_config *c = x->c;
+	if (!c->ntls_listen)
+		return 0;
+	if (!x->have_listen)
+		cfg_free_listen(c);
+	for (size_t i = 0; i < c->ntls_listen; i++)
+		for (size_t j = 0; j < c->nlisten; j++)
+			if (c->tls_listen[i].port == c->listen[j].port &&
+			    !strcmp(c->tls_listen[i].host, c->listen[j].host))
+				return cfg_error(x, x->tls, "tls.listen %s:%d is also in listen",
+				                 c->listen[j].host, c->listen[j].port);
+	return 0;
+}
+
 static const cfg_key top_keys[] = {
 	{ "listen", h_listen },
 	{ "rules", h_rules },
@@ -714,6 +883,7 @@ static const cfg_key top_keys[] = {
 	{ "limits", h_limits },
 	{ "redis", h_redis },
 	{ "drain_timeout", h_drain_timeout },
+	{ "tls", h_tls },
 	{ NULL, NULL }
 };
 
@@ -741,6 +911,7 @@ static int cfg_defaults(gwd_config *c)
 	c->max_connections = 10000;
 	c->drain_timeout_ms = 10 * 1000;
 	c->redis_timeout_ms = 5;
+	c->tls_min_version = 12;
 	return 0;
 }
 
@@ -829,6 +1000,17 @@ void config_free(gwd_config *c)
 	free(c->access_log_path);
 	free(c->error_log_path);
 	free(c->redis_url);
+	for (size_t i = 0; i < c->ntls_listen; i++)
+		free(c->tls_listen[i].host);
+	free(c->tls_listen);
+	free(c->tls_cert);
+	free(c->tls_key);
+	for (size_t i = 0; i < c->ntls_certs; i++) {
+		free(c->tls_certs[i].cert);
+		free(c->tls_certs[i].key);
+	}
+	free(c->tls_certs);
+	free(c->tls_client_ca);
 	memset(c, 0, sizeof *c);
 }
 
@@ -891,7 +1073,7 @@ int config_load(const char *path, gwd_config *out, char *err, size_t errlen)
 		cfg_error(&x, root, "expected a mapping of settings (listen:, rules:, ...) at the top level");
 		goto out;
 	}
-	if (cfg_mapping(&x, root, top_keys, NULL) < 0)
+	if (cfg_mapping(&x, root, top_keys, NULL) < 0 || cfg_tls_finish(&x) < 0)
 		goto out;
 	if (!c.rules) {
 		cfg_error(&x, root, "missing required key 'rules' (the compiled table, e.g. rules: rules.gwb)");

@@ -36,6 +36,16 @@ typedef struct gwd_config {
 	uint32_t drain_timeout_ms; /* graceful stop; default 10s (gw extension) */
 	char *redis_url;           /* NULL = local only */
 	uint32_t redis_timeout_ms; /* default 5ms */
+	/* tls: (gw extension; runtime/tls.c). TLS is on when tls_listen is
+	 * non-empty; then cert and key are set. When `tls:` has a listen and
+	 * the top-level `listen` is absent, gwd listens on TLS only. Paths are
+	 * absolute after load; the files are read by tls.c (gwd -t checks
+	 * that each key matches its certificate). */
+	cfg_listen *tls_listen; size_t ntls_listen;
+	char *tls_cert, *tls_key;  /* the default certificate (no SNI match) */
+	struct cfg_tls_cert { char *cert, *key; } *tls_certs; size_t ntls_certs;
+	int tls_min_version;       /* 12 (default) or 13: TLS 1.2 / 1.3 */
+	char *tls_client_ca;       /* NULL = client certificates not asked for */
 } gwd_config;
 
 /* 0 ok; -1 with err = "FILE:LINE:COL: message" */
