@@ -255,6 +255,8 @@ extern _Thread_local uint64_t gw_tl_now;
 /* ---------------------------------------------------------- proxy.c */
 int proxy_global_init(void);
 int proxy_worker_init(gw_worker *w);
+/* the calling thread runs worker w's loop (see poll() in proxy.c) */
+void proxy_thread_enter(gw_worker *w);
 void proxy_worker_free(gw_worker *w);
 /* start the transfer for r (route content PROXY); 0 ok, else a status to
  * answer with (503 no server, 500) */

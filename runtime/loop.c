@@ -342,6 +342,7 @@ void *loop_run(void *arg)
 	gw_tl_now = now_ms();
 	w->next_sweep = gw_tl_now + SWEEP_MS;
 	plug_w = w;
+	proxy_thread_enter(w);
 	for (;;) {
 		int n = epoll_wait(w->epfd, evs, 128, compute_timeout(w));
 		if (n < 0 && errno != EINTR) {

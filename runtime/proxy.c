@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -163,6 +164,8 @@ static gw_proxy *px_get(gw_worker *w)
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* "" = no proxy, and no getenv("http_proxy"...) on every request */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	return px;
 }
 
@@ -978,6 +981,49 @@ int proxy_socket_event(gw_worker *w, int fd, uint32_t events)
 	curl_multi_socket_action(w->multi, fd, mask, &running);
 	return 0;
 }
+
+/* ------------------------------------------------- curl's liveness polls
+ * libcurl 7.88 calls poll(fd, 1, 0) twice per request on a reused upstream
+ * connection: once to see whether the idle connection is still alive, once
+ * right after sending, to see whether the answer is already there. Both
+ * are syscalls nginx does not make, and no curl option turns them off.
+ * gwd answers them itself: this poll() (the executable's definition wins
+ * over libc's for libcurl's calls) says "nothing to read" for a socket
+ * that is in the worker's epoll, without a syscall:
+ *   - idle connection: the epoll (level-triggered EPOLLIN, kept registered
+ *     while idle) would have reported a close or stray bytes, and such a
+ *     socket is unregistered at once (proxy_socket_event), so it is not
+ *     answered here. A close in the last microseconds makes curl find a
+ *     dead connection when it sends, and curl retries such a request on a
+ *     fresh connection by itself.
+ *   - after sending: curl then waits for the readiness the epoll reports
+ *     (curl_multi_socket_action with CURL_CSELECT_IN), one loop turn later.
+ * Every other poll() — other threads, other fds, other events, a timeout —
+ * goes to libc. */
+static _Thread_local gw_worker *tl_worker;
+
+void proxy_thread_enter(gw_worker *w)
+{
+	tl_worker = w;
+}
+
+extern int __poll(struct pollfd *fds, nfds_t nfds, int timeout);
+
+/* glibc declares poll()'s array write-only; this definition reads it */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	gw_worker *w = tl_worker;
+	if (w && nfds == 1 && timeout == 0 && fds[0].fd >= 0 && (size_t)fds[0].fd < w->nsock &&
+	    (w->sock[fds[0].fd] & SOCK_REG) &&
+	    !(fds[0].events & ~(POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND))) {
+		fds[0].revents = 0;
+		return 0;
+	}
+	return __poll(fds, nfds, timeout);
+}
+#pragma GCC diagnostic pop
 
 void proxy_timeout_event(gw_worker *w)
 {
