@@ -469,6 +469,12 @@ size_t gwb_tpl_expand(const char *s, size_t n, const char *subject,
  * or -1 for a path that must be refused with 400 (no leading '/', bad or
  * truncated %-escape, %00, ".." above the root, longer than cap). */
 int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *outlen);
+/* The same, except that a ".." above the root is dropped (as RFC 3986
+ * 5.2.4 does) instead of refusing the path: returns 1 when that happened,
+ * 0 when the path is as gwb_path_normalize has it, -1 for the other
+ * refusals. gwd routes such a path on this form so the route's access
+ * directives (waf traversal) can refuse it, and answers 400 if they pass. */
+int gwb_path_normalize_clamped(const char *in, size_t n, char *out, size_t cap, size_t *outlen);
 
 /* CRC-32 (IEEE) */
 uint32_t gwb_crc32(uint32_t crc, const void *buf, size_t len);

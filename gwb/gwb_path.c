@@ -19,9 +19,13 @@ static int hexval(unsigned char c)
 	return -1;
 }
 
-int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *outlen)
+/* clamped: 1 drops a ".." at the root instead of refusing the path, and
+ * the result is then 1 (0 when no ".." climbed) */
+static int path_norm(const char *in, size_t n, char *out, size_t cap, size_t *outlen,
+                     int clamp)
 {
 	size_t L = 0;
+	int climbed = 0;
 
 	if (n == 0 || in[0] != '/')
 		return -1;
@@ -64,8 +68,14 @@ int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *
 			continue;
 		}
 		if (sl == 2 && out[s] == '.' && out[s + 1] == '.') {
-			if (w == 0)
-				return -1;              /* above the root */
+			if (w == 0) {                   /* above the root */
+				if (!clamp)
+					return -1;
+				climbed = 1;
+				if (r == L)
+					out[w++] = '/';
+				continue;
+			}
 			while (w > 0 && out[w - 1] != '/')
 				w--;
 			w--;                            /* drop the '/' too */
@@ -84,5 +94,15 @@ int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *
 	out[w] = '\0';
 	if (outlen)
 		*outlen = w;
-	return 0;
+	return climbed;
+}
+
+int gwb_path_normalize(const char *in, size_t n, char *out, size_t cap, size_t *outlen)
+{
+	return path_norm(in, n, out, cap, outlen, 0);
+}
+
+int gwb_path_normalize_clamped(const char *in, size_t n, char *out, size_t cap, size_t *outlen)
+{
+	return path_norm(in, n, out, cap, outlen, 1);
 }

@@ -79,6 +79,7 @@ typedef struct gw_conn gw_conn;
 
 enum { RQ_NEW, RQ_HEAD, RQ_QUEUED };          /* gw_req.state */
 enum { K_NONE, K_OWN, K_PROXY };              /* gw_req.kind */
+enum { PEEK_NONE, PEEK_FILL, PEEK_DONE };     /* gw_req.peek_state */
 
 struct gw_req {
 	gw_req *next;                /* pool free list */
@@ -119,6 +120,15 @@ struct gw_req {
 	int64_t content_length;      /* -1 unknown (chunked) */
 	uint64_t body_seen;
 	uint64_t body_limit;         /* body_limit directive (0 none), see body_max() */
+	/* gw_req_body_peek (srv.c): the body's first bytes, read while an
+	 * access handler waits; proxied before the rest of the body */
+	char *peek_buf;
+	size_t peek_len, peek_want, peek_sent;
+	int peek_state;              /* PEEK_NONE, PEEK_FILL, PEEK_DONE */
+	int body_ended;              /* the final upload call came */
+	/* the path climbed above "/" with "..": routed on its clamped form so
+	 * access directives (waf traversal: 403) see it; 400 if they pass */
+	int path_above_root;
 	/* edits by rewrite / header_filter / plugins */
 	gw_hlist req_edits, resp_edits;
 	/* own response */

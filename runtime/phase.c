@@ -187,7 +187,12 @@ int phase_run(gw_req *r)
 		}
 		r->phase++;
 		r->pc = r->rt->phase_pc[r->phase];
-		if (r->phase == GWB_PH_ACCESS && any_early) {   /* once: rewrite is done */
+		if (r->phase == GWB_PH_CONTENT && r->path_above_root) {
+			/* access let it through (srv.c routed it clamped): still 400 */
+			r->err_msg = "bad path";
+			return 400;
+		}
+		if (r->phase == GWB_PH_ACCESS && any_early && !r->path_above_root) { /* once */
 			int rc = run_early(r);
 			if (rc != GW_OK)
 				return rc;

@@ -176,6 +176,21 @@ int gw_up_header(const gw_req *r, size_t i, const char **name, size_t *nlen,
  * 0 ok, -1 (no such worker, out of memory). fn runs between requests with
  * no lock held; gw_req_resume() may be called from it. */
 int gw_worker_post(int worker, void (*fn)(void *arg), void *arg);
+/* ---- what the waf plugin needs (implemented in req.c and srv.c) */
+/* the request path as the client sent it: still percent-encoded, dot
+ * segments not resolved, rewrites not applied (gw_req_path is the
+ * normalised one). Not NUL-terminated. */
+const char *gw_req_raw_path(const gw_req *r, size_t *len);
+/* The first bytes of the request body, for an access-phase handler, before
+ * anything is proxied. Returns 1 with *data, *len = the first min(want,
+ * body length) bytes (*len 0 when there is no body); 0 when they have not
+ * all arrived yet: gwd then reads the body into a buffer of at most `want`
+ * bytes (held in the request's arena) and, once it has them or the body
+ * has ended, runs the same instruction again; the handler returns
+ * GW_AGAIN. The buffered bytes are proxied first, then the rest of the
+ * body streams as usual. -1: out of memory. A later call with a larger
+ * want buffers more. */
+int gw_req_body_peek(gw_req *r, size_t want, const char **data, size_t *len);
 /* ---- log directives (runtime/plugins/logctl.c), for the access log and
  * metrics; meaningful once the log phase has run (in request_done hooks) */
 /* 1: write no access-log line for this request (`log off`, or `log

@@ -12,6 +12,7 @@
 	P(consumer) P(access) P(auth_key) P(auth_basic) P(auth_jwt) \
 	P(ratelimit) P(connlimit) \
 	P(cache) P(cors) P(body_limit) P(logctl) \
+	P(waf) \
 	P(metrics) \
 	/* (add a line above this one; each ends with a backslash) */
 

@@ -177,6 +177,12 @@ const char *gw_req_path(const gw_req *r, size_t *len)
 	return r->path;
 }
 
+const char *gw_req_raw_path(const gw_req *r, size_t *len)
+{
+	if (len) *len = r->rawpath_len;
+	return r->uri ? r->uri : "";
+}
+
 const char *gw_req_query(const gw_req *r, size_t *len)
 {
 	if (len) *len = r->query_len;

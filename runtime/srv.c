@@ -354,8 +354,12 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 		r->query = "";
 	}
 	r->path = srv_alloc(r, r->rawpath_len + 1);
-	if (!r->path || gwb_path_normalize(u, r->rawpath_len, r->path, r->rawpath_len + 1,
-	                                   &r->path_len) != 0) {
+	int pn = r->path ? gwb_path_normalize_clamped(u, r->rawpath_len, r->path,
+	                                              r->rawpath_len + 1, &r->path_len) : -1;
+	/* ".." above the root: routed clamped, refused with 400 by the phase
+	 * runner after the access phase (unless an access directive refused it) */
+	r->path_above_root = pn == 1;
+	if (pn < 0) {
 		r->path = "/";
 		r->path_len = 1;
 		decide_error(r, 400, "bad path");
@@ -376,7 +380,10 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 	};
 	memcpy(rq.ip, r->ip, sizeof rq.ip);
 	if (gwb_match_request(r->t, &rq, &r->m, w->scratch) == GWB_NONE) {
-		decide_error(r, 404, NULL);
+		if (r->path_above_root)
+			decide_error(r, 400, "bad path");
+		else
+			decide_error(r, 404, NULL);
 		return;
 	}
 	r->route = r->m.route;
@@ -517,9 +524,83 @@ static uint64_t body_max(const gw_req *r)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
+/* ------------------------------------------------- gw_req_body_peek
+ * An access handler (waf) asks for the body's first `want` bytes: the
+ * upload calls copy them into peek_buf (arena, at most want bytes) while
+ * the handler waits with GW_AGAIN, and the phases run again once the
+ * buffer is full or the body has ended. When the request is proxied the
+ * buffered bytes go to the upstream first (peek_flush). */
+int gw_req_body_peek(gw_req *r, size_t want, const char **data, size_t *len)
+{
+	if (!r->has_body || want == 0) {
+		*data = "";
+		*len = 0;
+		return 1;
+	}
+	if (r->content_length >= 0 && (uint64_t)r->content_length < want)
+		want = (size_t)r->content_length;
+	if (r->peek_state == PEEK_DONE && (r->body_ended || r->peek_want >= want)) {
+		*data = r->peek_buf;
+		*len = r->peek_len < want ? r->peek_len : want;
+		return 1;
+	}
+	if (r->peek_state == PEEK_FILL && r->peek_want >= want)
+		return 0;
+	/* first call, or a larger want than buffered so far */
+	char *buf = srv_alloc(r, want);
+	if (!buf)
+		return -1;
+	if (r->peek_len)
+		memcpy(buf, r->peek_buf, r->peek_len);
+	r->peek_buf = buf;
+	r->peek_want = want;
+	r->peek_state = PEEK_FILL;
+	return 0;
+}
+
+/* the body is complete enough for the waiting handler: run it again */
+static void peek_done(gw_req *r)
+{
+	r->peek_state = PEEK_DONE;
+	after_phases(r, phase_run(r));
+}
+
+/* buffered bytes to the proxy before any later body byte; 1 when all are
+ * out, 0 when the up ring is full (wait for it to drain) */
+static int peek_flush(gw_req *r)
+{
+	if (r->px->done)                  /* the upstream answered already */
+		r->peek_sent = r->peek_len;
+	if (r->peek_sent < r->peek_len)
+		r->peek_sent += proxy_body(r->px, r->peek_buf + r->peek_sent,
+		                           r->peek_len - r->peek_sent);
+	return r->peek_sent == r->peek_len;
+}
+
 static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 {
 	uint64_t max = body_max(r);
+	/* a handler waits for the body's first bytes: take them (within the
+	 * body limits; over them, the code below answers 413) */
+	while (r->peek_state == PEEK_FILL && *size) {
+		size_t take = r->peek_want - r->peek_len;
+		if (take > *size)
+			take = *size;
+		if (max && r->body_seen + take > max) {
+			r->peek_state = PEEK_DONE;  /* abandoned: the 413 decides */
+			r->phase_wait = 0;
+			break;
+		}
+		memcpy(r->peek_buf + r->peek_len, data, take);
+		r->peek_len += take;
+		r->body_seen += take;
+		data += take;
+		*size -= take;
+		if (r->peek_len == r->peek_want)
+			peek_done(r);       /* may ask for more (the loop goes on) */
+		if (!*size)
+			return MHD_YES;
+	}
 	if (r->phase_wait) {          /* a plugin is deciding: hold the body */
 		suspend(r);
 		return MHD_YES;
@@ -557,6 +638,12 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		*size = 0;
 		return MHD_YES;
 	}
+	if (!peek_flush(r)) {
+		r->body_seen -= *size;        /* counted again when redelivered */
+		px->body_wait = 1;
+		suspend(r);
+		return MHD_YES;
+	}
 	size_t n = proxy_body(px, data, *size);
 	r->body_seen -= *size - n;        /* counted again when redelivered */
 	*size -= n;
@@ -569,6 +656,9 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 
 static enum MHD_Result on_final(gw_req *r)
 {
+	r->body_ended = 1;
+	if (r->peek_state == PEEK_FILL)
+		peek_done(r);             /* a shorter body than asked for */
 	if (r->phase_wait) {
 		suspend(r);
 		return MHD_YES;
@@ -578,6 +668,11 @@ static enum MHD_Result on_final(gw_req *r)
 		return MHD_YES;
 	}
 	gw_proxy *px = r->px;
+	if (!px->up_end && !peek_flush(r)) {
+		px->body_wait = 1;
+		suspend(r);
+		return MHD_YES;
+	}
 	if (!px->up_end)
 		proxy_body_end(px);
 	if (proxy_head_ready(px)) {
