@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "log.h"
 #include "upstream.h"
 
 #define DEFAULT_FAILURES    5u
@@ -138,23 +139,25 @@ static void trip(brk_state *b, const brk_conf *c, uint64_t now_ms)
 	buckets_clear(b);
 }
 
-void brk_record(brk_state *b, const brk_conf *conf, int fail, uint64_t now_ms)
+int brk_record(brk_state *b, const brk_conf *conf, int fail, uint64_t now_ms)
 {
 	brk_conf c;
+	int to = -1;
 	conf_norm(conf, &c);
 	if (!fail) {
 		/* the hot path: a success while closed writes nothing */
 		uint64_t w = atomic_load_explicit(&b->word, memory_order_acquire);
 		if (ph_of(w) != BRK_HALF_OPEN)
-			return;          /* closed; or open: a request from before */
+			return -1;       /* closed; or open: a request from before */
 		lock(b);
 		w = atomic_load(&b->word);
 		if (ph_of(w) == BRK_HALF_OPEN) {
 			buckets_clear(b);
 			atomic_store_explicit(&b->word, mk(BRK_CLOSED, 0), memory_order_release);
+			to = BRK_CLOSED;
 		}
 		unlock(b);
-		return;
+		return to;
 	}
 	lock(b);
 	uint64_t w = atomic_load(&b->word);
@@ -176,17 +179,21 @@ void brk_record(brk_state *b, const brk_conf *conf, int fail, uint64_t now_ms)
 		}
 		if (b->bucket_count[i] < UINT32_MAX)
 			b->bucket_count[i]++;
-		if (window_sum(b, e) >= c.failures)
+		if (window_sum(b, e) >= c.failures) {
 			trip(b, &c, now_ms);
+			to = BRK_OPEN;
+		}
 		break;
 	}
 	case BRK_HALF_OPEN:
 		trip(b, &c, now_ms);            /* the probe failed */
+		to = BRK_OPEN;
 		break;
 	default:
 		break;                          /* open: a request from before */
 	}
 	unlock(b);
+	return to;
 }
 
 void brk_reset(brk_state *b)
@@ -232,8 +239,8 @@ const char *brk_phase_name(brk_phase p)
 
 /* ------------------------------------------------------------- glue */
 
-void breaker_report(ups_server *s, const gwb_upstream *o, int ok, int status,
-                    uint64_t now_ms)
+void breaker_report(ups_upstream *u, ups_server *s, const gwb_upstream *o, int ok,
+                    int status, uint64_t now_ms)
 {
 	if (!o || !(o->flags & GWB_UPS_BREAKER)) {
 		/* no breaker: a state left by a removed block must not keep the
@@ -243,7 +250,23 @@ void breaker_report(ups_server *s, const gwb_upstream *o, int ok, int status,
 		return;
 	}
 	brk_conf c = { o->cb_failures, o->cb_window_ms, o->cb_cooldown_ms };
-	brk_record(&s->brk, &c, !ok || (status >= 500 && status <= 599), now_ms);
+	int fail = !ok || (status >= 500 && status <= 599);
+	brk_phase was = brk_phase_at(&s->brk, now_ms);
+	int to = brk_record(&s->brk, &c, fail, now_ms);
+	if (to < 0)
+		return;
+	brk_conf n;
+	conf_norm(&c, &n);
+	const char *name = u ? ups_name(u) : "?";
+	if (to == BRK_CLOSED)
+		log_info("upstream '%s' server %s: circuit breaker closed (probe succeeded)",
+		         name, s->addr);
+	else if (was == BRK_HALF_OPEN)
+		log_warn("upstream '%s' server %s: circuit breaker open again for %u ms (probe "
+		         "failed%s)", name, s->addr, n.cooldown_ms, ok ? ": status 5xx" : "");
+	else
+		log_warn("upstream '%s' server %s: circuit breaker open for %u ms (%u failures "
+		         "within %u ms)", name, s->addr, n.cooldown_ms, n.failures, n.window_ms);
 }
 
 brk_phase breaker_state(const ups_server *s, uint64_t now_ms)

@@ -100,8 +100,10 @@ int brk_admits(const brk_state *b, uint64_t now_ms);
  * 1: go ahead (closed, or this request is the probe); 0: someone else's
  * probe got the slot first (the server does not admit now either). */
 int brk_claim(brk_state *b, uint64_t now_ms);
-/* one outcome: fail != 0 counts as a failure */
-void brk_record(brk_state *b, const brk_conf *c, int fail, uint64_t now_ms);
+/* one outcome: fail != 0 counts as a failure. Returns the new phase when
+ * this outcome changed it (BRK_OPEN: tripped or probe failed; BRK_CLOSED:
+ * probe succeeded), else -1. */
+int brk_record(brk_state *b, const brk_conf *c, int fail, uint64_t now_ms);
 /* back to closed, window cleared (the block was removed from the rules) */
 void brk_reset(brk_state *b);
 
@@ -118,13 +120,16 @@ const char *brk_phase_name(brk_phase p);   /* "closed", "open", "half_open" */
 
 /* ------------------------------------------------------------- glue */
 struct ups_server;
+struct ups_upstream;
 
-/* The proxy's report of one attempt on s (proxy.c, next to ups_report):
- * ok = 0 for a failed transfer, status = the upstream's status (0 if
- * none). Does nothing for an upstream without a circuit_breaker block
- * (and closes a breaker left open by a block that a reload removed). */
-void breaker_report(struct ups_server *s, const gwb_upstream *o, int ok, int status,
-                    uint64_t now_ms);
+/* The proxy's report of one attempt on s of upstream u (proxy.c, next to
+ * ups_report): o = the upstream's options in the request's table, ok = 0
+ * for a failed transfer, status = the upstream's status (0 if none).
+ * Does nothing for an upstream without a circuit_breaker block (and
+ * closes a breaker left open by a block that a reload removed). Logs the
+ * transitions (warn: opened; info: closed), naming u (may be NULL). */
+void breaker_report(struct ups_upstream *u, struct ups_server *s, const gwb_upstream *o,
+                    int ok, int status, uint64_t now_ms);
 /* For the admin API, /status, metrics and the dashboard: the breaker of a
  * server (phase BRK_CLOSED and zero counts when its upstream has no
  * circuit_breaker block, since nothing was ever recorded). now_ms: the

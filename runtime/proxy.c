@@ -741,7 +741,7 @@ static void report(gw_proxy *px, int ok)
 	if (!px->srv)
 		return;
 	ups_report(px->u, px->srv, ok, gw_tl_now);
-	breaker_report(px->srv, px->uo, ok, px->status, gw_tl_now);
+	breaker_report(px->u, px->srv, px->uo, ok, px->status, gw_tl_now);
 	ups_conn_end(px->srv);
 	px->srv = NULL;
 }

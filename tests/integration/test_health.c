@@ -370,6 +370,12 @@ START_TEST(breaker_opens_and_half_opens)
 	sleep_until(t_reopen + COOLDOWN + 100);
 	ck_assert_str_eq(who("/name"), "a");
 	ck_assert_str_eq(who("/name"), "a");
+	const char *srv = gwt_strf("upstream 'u' server 127.0.0.1:%d: circuit breaker", origin_port(a));
+	ck_assert_int_eq(gwt_wait_output(g_gwd, gwt_strf("%s open for 1000 ms (3 failures within "
+	                                                 "10000 ms)", srv), 1000), 0);
+	ck_assert_int_eq(gwt_wait_output(g_gwd, gwt_strf("%s open again for 1000 ms (probe failed: "
+	                                                 "status 5xx)", srv), 1000), 0);
+	ck_assert_int_eq(gwt_wait_output(g_gwd, gwt_strf("%s closed (probe succeeded)", srv), 1000), 0);
 }
 END_TEST
 

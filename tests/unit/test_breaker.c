@@ -48,8 +48,9 @@ START_TEST(opens_after_n_failures)
 		brk_record(&b, &C5, 0, 150);
 	brk_get_info(&b, 150, &in);
 	ck_assert_uint_eq(in.failures, 4);
-	brk_record(&b, &C5, 1, 200);
+	ck_assert_int_eq(brk_record(&b, &C5, 1, 200), BRK_OPEN);   /* a transition */
 	ck_assert_int_eq(brk_phase_at(&b, 200), BRK_OPEN);
+	ck_assert_int_eq(brk_record(&b, &C5, 1, 201), -1);        /* none */
 	ck_assert_int_eq(brk_admits(&b, 200), 0);
 	ck_assert_int_eq(brk_claim(&b, 200), 0);
 	brk_get_info(&b, 200, &in);
@@ -120,7 +121,8 @@ START_TEST(half_open_one_probe)
 	ck_assert_int_eq(brk_claim(&b, 5000), 0);
 	ck_assert_int_eq(brk_phase_at(&b, 5000), BRK_HALF_OPEN);
 	/* the probe succeeds: closed, with an empty window */
-	brk_record(&b, &C5, 0, 5000);
+	ck_assert_int_eq(brk_record(&b, &C5, 0, 5000), BRK_CLOSED);
+	ck_assert_int_eq(brk_record(&b, &C5, 0, 5000), -1);
 	ck_assert_int_eq(brk_phase_at(&b, 5000), BRK_CLOSED);
 	ck_assert_int_eq(brk_admits(&b, 5000), 1);
 	ck_assert_int_eq(brk_claim(&b, 5000), 1);
@@ -141,7 +143,7 @@ START_TEST(probe_fails)
 	brk_init(&b);
 	fail_n(&b, &C5, 5, 0);                          /* open until 3000 */
 	ck_assert_int_eq(brk_claim(&b, 3500), 1);
-	brk_record(&b, &C5, 1, 3600);                   /* probe failed */
+	ck_assert_int_eq(brk_record(&b, &C5, 1, 3600), BRK_OPEN);  /* probe failed */
 	ck_assert_int_eq(brk_phase_at(&b, 3600), BRK_OPEN);
 	/* a new cooldown from the failure */
 	ck_assert_int_eq(brk_admits(&b, 6599), 0);
@@ -230,6 +232,7 @@ START_TEST(report_glue)
 {
 	ups_server s;
 	memset(&s, 0, sizeof s);
+	s.addr = (char *)"t:1";
 	brk_init(&s.brk);
 	gwb_upstream o;
 	memset(&o, 0, sizeof o);
@@ -237,28 +240,28 @@ START_TEST(report_glue)
 	o.cb_failures = 3;
 	o.cb_window_ms = 1000;
 	o.cb_cooldown_ms = 500;
-	breaker_report(&s, &o, 1, 200, 10);
-	breaker_report(&s, &o, 1, 404, 10);
-	breaker_report(&s, &o, 1, 429, 10);
-	breaker_report(&s, &o, 1, 499, 10);
+	breaker_report(NULL, &s, &o, 1, 200, 10);
+	breaker_report(NULL, &s, &o, 1, 404, 10);
+	breaker_report(NULL, &s, &o, 1, 429, 10);
+	breaker_report(NULL, &s, &o, 1, 499, 10);
 	brk_info in;
 	breaker_info(&s, 10, &in);
 	ck_assert_uint_eq(in.failures, 0);
-	breaker_report(&s, &o, 1, 500, 10);    /* a 5xx answer */
-	breaker_report(&s, &o, 0, 0, 10);      /* a connect error */
+	breaker_report(NULL, &s, &o, 1, 500, 10);    /* a 5xx answer */
+	breaker_report(NULL, &s, &o, 0, 0, 10);      /* a connect error */
 	breaker_info(&s, 10, &in);
 	ck_assert_uint_eq(in.failures, 2);
-	breaker_report(&s, &o, 1, 599, 10);
+	breaker_report(NULL, &s, &o, 1, 599, 10);
 	ck_assert_int_eq(breaker_state(&s, 10), BRK_OPEN);
 	ck_assert_int_eq(breaker_state(&s, 510), BRK_HALF_OPEN);
 	/* the block was removed by a reload: the next outcome closes it */
 	o.flags = 0;
-	breaker_report(&s, &o, 0, 0, 20);
+	breaker_report(NULL, &s, &o, 0, 0, 20);
 	ck_assert_int_eq(breaker_state(&s, 20), BRK_CLOSED);
-	breaker_report(&s, &o, 0, 0, 20);
+	breaker_report(NULL, &s, &o, 0, 0, 20);
 	breaker_info(&s, 20, &in);
 	ck_assert_uint_eq(in.failures, 0);             /* nothing recorded */
-	breaker_report(&s, NULL, 0, 0, 20);
+	breaker_report(NULL, &s, NULL, 0, 0, 20);
 	ck_assert_int_eq(breaker_state(&s, 20), BRK_CLOSED);
 }
 END_TEST
@@ -449,14 +452,14 @@ START_TEST(pick_skips_open_and_probes_once)
 		if (pick_at(u, 0, key) != a) {
 			ups_server *x = a; a = b; b = x;
 		}
-		breaker_report(a, o, 0, 0, 100);
-		breaker_report(a, o, 1, 502, 100);      /* 2 in the window: open */
+		breaker_report(u, a, o, 0, 0, 100);
+		breaker_report(u, a, o, 1, 502, 100);      /* 2 in the window: open */
 		ck_assert_int_eq(breaker_state(a, 100), BRK_OPEN);
 		for (int i = 0; i < 20; i++)
 			ck_assert_ptr_eq(pick_at(u, 200, key), b);
 		/* all open: NULL (the core answers 503) */
-		breaker_report(b, o, 0, 0, 100);
-		breaker_report(b, o, 0, 0, 100);
+		breaker_report(u, b, o, 0, 0, 100);
+		breaker_report(u, b, o, 0, 0, 100);
 		ck_assert_ptr_null(pick_at(u, 200, key));
 		ck_assert_ptr_null(pick_at(u, 1099, key));
 		/* cooldown over for both: each gets exactly one probe */
@@ -467,8 +470,8 @@ START_TEST(pick_skips_open_and_probes_once)
 		ck_assert_ptr_null(pick_at(u, 1100, key));
 		ck_assert_ptr_null(pick_at(u, 1500, key));
 		/* a's probe fails, b's succeeds: only b */
-		breaker_report(a, o, 1, 503, 1200);
-		breaker_report(b, o, 1, 200, 1200);
+		breaker_report(u, a, o, 1, 503, 1200);
+		breaker_report(u, b, o, 1, 200, 1200);
 		ck_assert_int_eq(breaker_state(a, 1200), BRK_OPEN);
 		ck_assert_int_eq(breaker_state(b, 1200), BRK_CLOSED);
 		for (int i = 0; i < 20; i++)
@@ -492,8 +495,8 @@ START_TEST(state_survives_reconfiguration)
 	ck_assert_int_eq(ups_sync(r, t), 0);
 	ups_upstream *u = ups_find(r, "u");
 	ups_server *a = server_named(u, "a:1");
-	breaker_report(a, gwb_upstream_at(t, 0), 0, 0, 100);
-	breaker_report(a, gwb_upstream_at(t, 0), 0, 0, 100);
+	breaker_report(u, a, gwb_upstream_at(t, 0), 0, 0, 100);
+	breaker_report(u, a, gwb_upstream_at(t, 0), 0, 0, 100);
 	ck_assert_int_eq(breaker_state(a, 100), BRK_OPEN);
 	/* a new weight makes a new server object: the breaker goes with it */
 	gwb_table *t2 = mk_table(GWB_BAL_ROUND_ROBIN, addrs, w2, 2);
@@ -512,6 +515,7 @@ END_TEST
 
 int main(void)
 {
+	log_set_level(LOG_ERR);     /* no transition lines in the test output */
 	Suite *s = suite_create("breaker");
 	TCase *tc = tcase_create("state machine");
 	tcase_add_test(tc, opens_after_n_failures);
