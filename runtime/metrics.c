@@ -26,7 +26,9 @@
 
 #include "accesslog.h"
 #include "admin.h"
+#include "breaker.h"
 #include "core.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_list.h"
@@ -837,7 +839,7 @@ static uint64_t ups_retries_get(uint32_t uid)
 
 /* upstream servers, from the upstream registry (not under reg_mu) */
 typedef struct srv_out {
-	metrics_buf up, drain, active, req, fail;
+	metrics_buf up, drain, active, req, fail, brk, brk_opened, hc, hc_fail;
 	uint64_t now_ms;
 } srv_out;
 
@@ -848,6 +850,8 @@ static int srv_one(ups_upstream *u, void *ctx)
 	ups_snapshot *s = ups_acquire(u);
 	if (!s)
 		return 0;
+	const gwb_upstream *opt = ups_options(u);
+	int has_brk = opt && (opt->flags & GWB_UPS_BREAKER);
 	for (size_t i = 0; i < s->n; i++) {
 		ups_server *sv = s->servers[i];
 		int down = atomic_load(&sv->health_down) ||
@@ -862,9 +866,30 @@ static int srv_one(ups_upstream *u, void *ctx)
 		       "upstream", un, "server", sv->addr, NULL);
 		sample(&o->fail, "gw_upstream_server_failures_total", atomic_load(&sv->failures),
 		       "upstream", un, "server", sv->addr, NULL);
+		if (has_brk) {
+			brk_info bi;
+			breaker_info(sv, o->now_ms, &bi);
+			static const brk_phase ph[] = { BRK_CLOSED, BRK_OPEN, BRK_HALF_OPEN };
+			for (size_t k = 0; k < 3; k++)
+				sample(&o->brk, "gw_upstream_server_breaker_state", bi.phase == ph[k],
+				       "upstream", un, "server", sv->addr, "state", brk_phase_name(ph[k]),
+				       NULL);
+			sample(&o->brk_opened, "gw_upstream_server_breaker_opened_total", bi.opened,
+			       "upstream", un, "server", sv->addr, NULL);
+		}
 	}
 	ups_release(s);
 	return 0;
+}
+
+/* active health checks (health.h), one target per (upstream, address) */
+static void hc_one(const char *upstream, const char *addr, const health_info *hi, void *ctx)
+{
+	srv_out *o = ctx;
+	sample(&o->hc, "gw_upstream_health_checks_total", hi->checks, "upstream", upstream,
+	       "server", addr, NULL);
+	sample(&o->hc_fail, "gw_upstream_health_check_failures_total", hi->failures, "upstream",
+	       upstream, "server", addr, NULL);
 }
 
 int metrics_render(metrics_buf *b)
@@ -878,6 +903,8 @@ int metrics_render(metrics_buf *b)
 	srv_out so = { .now_ms = mono_us() / 1000 };
 	if (ups_reg)
 		ups_foreach(ups_reg, srv_one, &so);
+	/* separately: not with the upstream registry held */
+	health_foreach(hc_one, &so);
 	uint64_t alines = 0, adropped = 0;
 	accesslog_counts(&alines, &adropped);
 
@@ -910,7 +937,21 @@ int metrics_render(metrics_buf *b)
 	family(b, "gw_upstream_server_failures_total", "counter",
 	       "Requests to the server that failed (connect error, timeout, retried status).");
 	buf_cat(b, &so.fail);
-	metrics_buf *sb[] = { &so.up, &so.drain, &so.active, &so.req, &so.fail };
+	family(b, "gw_upstream_server_breaker_state", "gauge",
+	       "Circuit breaker of the server (upstreams with a circuit_breaker block): 1 for the "
+	       "state it is in.");
+	buf_cat(b, &so.brk);
+	family(b, "gw_upstream_server_breaker_opened_total", "counter",
+	       "Times the server's circuit breaker opened.");
+	buf_cat(b, &so.brk_opened);
+	family(b, "gw_upstream_health_checks_total", "counter",
+	       "Active health checks completed (upstreams with a health_check block).");
+	buf_cat(b, &so.hc);
+	family(b, "gw_upstream_health_check_failures_total", "counter",
+	       "Active health checks that failed.");
+	buf_cat(b, &so.hc_fail);
+	metrics_buf *sb[] = { &so.up, &so.drain, &so.active, &so.req, &so.fail, &so.brk,
+	                      &so.brk_opened, &so.hc, &so.hc_fail };
 	for (size_t i = 0; i < sizeof sb / sizeof sb[0]; i++)
 		metrics_buf_free(sb[i]);
 

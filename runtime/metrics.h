@@ -30,11 +30,19 @@
  *   gw_received_bytes_total{route}                  request head + body bytes
  *   gw_sent_bytes_total{route}                      response body bytes
  *   gw_connections_active, gw_requests_in_flight    gauges
- *   gw_upstream_server_up{upstream,server}          1 if the server may be
- *                            picked now (not ejected, health-checked down or
- *                            drained), else 0
+ *   gw_upstream_server_up{upstream,server}          1 if the server is
+ *                            healthy: not ejected by failures (max_fails) nor
+ *                            down by health checks (drain and the breaker
+ *                            are separate families), else 0
+ *   gw_upstream_server_draining{upstream,server}     1 while drained (admin API)
  *   gw_upstream_server_active_requests{upstream,server}, and counters
  *   gw_upstream_server_requests_total / _failures_total{upstream,server}
+ *   gw_upstream_server_breaker_state{upstream,server,state}  1 for the
+ *                            breaker's state (closed|open|half_open), 0 for
+ *                            the others; only upstreams with circuit_breaker
+ *   gw_upstream_server_breaker_opened_total{upstream,server}
+ *   gw_upstream_health_checks_total / _check_failures_total{upstream,server}
+ *                            (upstreams with a health_check block)
  *   gw_upstream_retries_total{upstream}             attempts beyond the first
  *   gw_ratelimit_decisions_total{route,result}      result allowed|limited
  *   gw_connlimit_decisions_total{route,result}      result allowed|limited

@@ -226,6 +226,33 @@ START_TEST(json_own_answers)
 }
 END_TEST
 
+START_TEST(json_waf_verdict)
+{
+	origin *o = gwt_origin("a");
+	start(gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
+	               "route g { match any; waf rule \"no-widgets\" in=args regex \"widget-[0-9]+\";"
+	               " proxy a; }\n", origin_port(o)), "access_log: {path: access.log}\n");
+	ck_assert_int_eq(gwt_get(gwt_url(g_port, "/echo?q=widget-7"))->status, 403);
+	ck_assert_int_eq(gwt_get(gwt_url(g_port, "/echo?q=fine"))->status, 200);
+	char **v = lines("access.log", 2);
+	json_t *j = parse(v[0]);
+	check_shape(j);
+	ck_assert_int_eq(jint(j, "status"), 403);
+	ck_assert_ptr_null(jstr(j, "upstream"));
+	json_t *w = json_object_get(j, "waf");
+	ck_assert(json_is_object(w));
+	ck_assert_uint_eq(json_object_size(w), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(w, "action")), "block");
+	ck_assert_str_eq(json_string_value(json_object_get(w, "rule")), "no-widgets");
+	ck_assert_str_eq(json_string_value(json_object_get(w, "class")), "rule");
+	json_decref(j);
+	j = parse(v[1]);
+	ck_assert(json_is_null(json_object_get(j, "waf")));
+	ck_assert_str_eq(jstr(j, "upstream"), "a");
+	json_decref(j);
+}
+END_TEST
+
 /* bytes a client may put in a request target: the line stays valid JSON */
 START_TEST(json_escapes_odd_bytes)
 {
@@ -367,6 +394,7 @@ int main(void)
 	tcase_set_timeout(t, 30);
 	tcase_add_test(t, json_proxied_request);
 	tcase_add_test(t, json_own_answers);
+	tcase_add_test(t, json_waf_verdict);
 	tcase_add_test(t, json_escapes_odd_bytes);
 	tcase_add_test(t, combined_format);
 	tcase_add_test(t, log_off_and_sample_zero);

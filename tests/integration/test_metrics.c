@@ -131,6 +131,8 @@ static void check_format(const char *text)
 			snprintf(seen[nseen++], sizeof seen[0], "%s", fam);
 			have_help = 1;
 			type[0] = '\0';
+			hist_key[0] = '\0';        /* a new family: new series */
+			last_bucket = inf_bucket = -1;
 			continue;
 		}
 		if (!strncmp(l, "# TYPE ", 7)) {
@@ -414,6 +416,40 @@ START_TEST(upstream_servers_and_retries)
 }
 END_TEST
 
+/* the circuit breaker's state and the active health checks, per server */
+START_TEST(breaker_and_health_checks)
+{
+	origin *o = gwt_origin("a");
+	start(gwt_strf("upstream u { server 127.0.0.1:%d max_fails=0; retries 0;"
+	               " circuit_breaker { failures 3; window 10s; cooldown 30s; }"
+	               " health_check { path \"/healthz\"; interval 100ms; } }\n"
+	               "route r { match any; proxy u; }\n", origin_port(o)), 1, NULL);
+	const char *sv = gwt_strf("upstream=\"u\",server=\"127.0.0.1:%d\"", origin_port(o));
+	const char *m = scrape();
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"closed\"}", sv)), 1);
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"open\"}", sv)), 0);
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"half_open\"}", sv)), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(get("/status/500")->status, 500);
+	ck_assert_int_eq(get("/echo")->status, 503);          /* open: no server */
+	m = scrape();
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"closed\"}", sv)), 0);
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"open\"}", sv)), 1);
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_opened_total{%s}", sv)), 1);
+	/* the breaker is not health: the server is still up */
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_up{%s}", sv)), 1);
+	/* the 503 went nowhere upstream, but it counts under the upstream */
+	ck_assert_double_eq(val(m, "gw_requests_total{route=\"r\",upstream=\"u\",code_class=\"5xx\"}"), 4);
+	/* health checks run every 100 ms */
+	uint64_t t0 = gwt_now_ms();
+	while (ctr(scrape(), gwt_strf("gw_upstream_health_checks_total{%s}", sv)) < 3)
+		ck_assert_msg(gwt_now_ms() - t0 < 3000, "no health checks counted");
+	m = scrape();
+	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_health_check_failures_total{%s}", sv)), 0);
+	check_format(m);
+}
+END_TEST
+
 START_TEST(cache_hits_and_misses)
 {
 	origin *o = gwt_origin("a");
@@ -431,6 +467,45 @@ START_TEST(cache_hits_and_misses)
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"c\",upstream=\"a\",code_class=\"2xx\"}"), 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"c\",upstream=\"\",code_class=\"2xx\"}"), 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_sent_bytes_total{route=\"c\"}"), 10 * 3 + 20);
+}
+END_TEST
+
+/* the waf plugin reports its hits (metrics_count_waf): blocks and
+ * detect-mode hits by route, rule and class; label values escaped */
+START_TEST(waf_hits_by_rule)
+{
+	origin *o = gwt_origin("a");
+	start(gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
+	               "route guarded { match path ^= \"/g\"; waf rule \"no-\\\\widgets\\\"x\\\"\""
+	               " in=args regex \"widget-[0-9]+\"; proxy a; }\n"
+	               "route watched { match path ^= \"/w\"; waf rule \"watch\" in=args"
+	               " regex \"widget-[0-9]+\"; waf all mode=detect; proxy a; }\n",
+	               origin_port(o)), 1, NULL);
+	const char *b = scrape();
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(get("/g?q=widget-1")->status, 403);
+	ck_assert_int_eq(get("/g?q=fine")->status, 404);      /* the origin's 404 */
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(get("/w?q=widget-2")->status, 403);
+	const char *a = scrape();
+	ck_assert_double_eq(DELTA(b, a, "gw_waf_blocks_total{route=\"guarded\","
+	                    "rule=\"no-\\\\widgets\\\"x\\\"\",class=\"rule\"}"), 3);
+	ck_assert_double_eq(DELTA(b, a, "gw_waf_blocks_total{route=\"watched\",rule=\"watch\","
+	                    "class=\"rule\"}"), 2);
+	ck_assert_ptr_null(strstr(a, "gw_waf_detections_total{route=\"watched\""));
+	/* detect mode: let through, counted as a detection of class sqli */
+	ck_assert_int_eq(get("/w?id=1%27%20OR%20%271%27=%271")->status, 404);
+	const char *c = scrape();
+	const char *d = strstr(c, "\ngw_waf_detections_total{route=\"watched\",rule=\"");
+	ck_assert_ptr_nonnull(d);
+	const char *e = strchr(d + 1, '\n');
+	ck_assert_ptr_nonnull(e);
+	ck_assert_msg(!strncmp(e - 16, ",class=\"sqli\"} 1", 16), "%.*s", (int)(e - d), d);
+	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"guarded\",upstream=\"\","
+	                    "code_class=\"4xx\"}"), 3);
+	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"guarded\",upstream=\"a\","
+	                    "code_class=\"4xx\"}"), 1);
+	check_format(c);
 }
 END_TEST
 
@@ -531,7 +606,9 @@ int main(void)
 	tcase_add_test(t, concurrent_counts_add_up);
 	tcase_add_test(t, bytes_and_connections);
 	tcase_add_test(t, upstream_servers_and_retries);
+	tcase_add_test(t, breaker_and_health_checks);
 	tcase_add_test(t, cache_hits_and_misses);
+	tcase_add_test(t, waf_hits_by_rule);
 	tcase_add_test(t, reloads_and_counters_survive);
 	tcase_add_test(t, admin_token_applies);
 	suite_add_tcase(s, t);
