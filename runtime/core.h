@@ -110,6 +110,7 @@ struct gw_req {
 	int path_changed;            /* path differs from the raw one */
 	const char *host; size_t host_len;
 	int http10;
+	int tls;                     /* came over TLS (X-Forwarded-Proto, ${scheme}) */
 	/* client */
 	int ip_family; uint8_t ip[16];
 	char ipstr[48];
@@ -161,6 +162,8 @@ struct gw_conn {
 	int fd;
 	int ip_family; uint8_t ip[16];
 	char ipstr[48];
+	int tls;                     /* accepted by a TLS listener (tls.c) */
+	struct tls_ctx *tls_ctx;     /* certificates its handshake used (tls.c) */
 };
 
 /* --------------------------------------------------------------- proxy */
@@ -250,6 +253,13 @@ void srv_sweep(gw_worker *w, uint64_t now, uint32_t client_timeout_ms);
 struct gwd_config;
 struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const struct gwd_config *cfg,
                                     int nworkers);
+/* the same with TLS (MHD_USE_TLS, tls.c's certificate callback) */
+struct MHD_Daemon *srv_daemon_start_tls(gw_worker *w, int lfd, const struct gwd_config *cfg,
+                                        int nworkers);
+/* listen address i of a worker's daemons: cfg->listen, then
+ * cfg->tls_listen (*tls = 1 for those; tls may be NULL) */
+struct cfg_listen;
+const struct cfg_listen *srv_listen_addr(const struct gwd_config *cfg, size_t i, int *tls);
 char *srv_strndup(gw_req *r, const char *s, size_t n);
 int hlist_push(gw_req *r, gw_hlist *l, const char *name, size_t nlen,
                const char *val, size_t vlen, int op);

@@ -34,6 +34,7 @@
 #include "origin.h"
 #include "reload.h"
 #include "srv.h"
+#include "tls.h"
 
 #define DEMO_ORIGIN_PORT 8081
 
@@ -58,6 +59,12 @@ static int check_only(gwd_config *cfg)
 	ups_registry *reg = ups_registry_new();
 	if (!reg || phase_init() != 0) {
 		fprintf(stderr, "gwd: initialisation failed\n");
+		return 1;
+	}
+	/* every certificate and key of tls: (which file is wrong, if one is) */
+	if (tls_check(cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "gwd: %s\n", err);
+		ups_registry_free(reg);
 		return 1;
 	}
 	gw_tab *t = reload_load_tab(cfg->rules, cfg, reg, err, sizeof err);
@@ -184,7 +191,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (srv_start(reload_config(), err, sizeof err) != 0) {
+	if (tls_init(reload_config(), err, sizeof err) != 0 ||
+	    srv_start(reload_config(), err, sizeof err) != 0) {
 		log_err("%s", err);
 		return 1;
 	}
@@ -300,6 +308,7 @@ int main(int argc, char **argv)
 		srv_workers = NULL;
 		srv_nworkers = 0;
 		origin_stop(demo_origin);
+		tls_shutdown();
 		reload_shutdown();
 		ups_registry_free(reg);
 		curl_global_cleanup();

@@ -152,10 +152,13 @@ int loop_worker_init(gw_worker *w, const int *lfds, size_t nl, const gwd_config 
 		return -1;
 	}
 	for (size_t i = 0; i < nl; i++) {
-		w->mhd[i] = srv_daemon_start(w, lfds[i], cfg, nworkers);
+		int tls;
+		const cfg_listen *l = srv_listen_addr(cfg, i, &tls);
+		w->mhd[i] = tls ? srv_daemon_start_tls(w, lfds[i], cfg, nworkers)
+		                : srv_daemon_start(w, lfds[i], cfg, nworkers);
 		if (!w->mhd[i]) {
-			snprintf(err, errlen, "worker %d: libmicrohttpd did not start on %s:%d", w->idx,
-			         cfg->listen[i].host, cfg->listen[i].port);
+			snprintf(err, errlen, "worker %d: libmicrohttpd did not start on %s:%d%s", w->idx,
+			         l->host, l->port, tls ? " (TLS)" : "");
 			close(lfds[i]);
 			return -1;
 		}

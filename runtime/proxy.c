@@ -29,6 +29,7 @@
 
 #include "core.h"
 #include "log.h"
+#include "tls.h"
 
 #define RING_UP    (64 * 1024)
 #define RING_DOWN  (64 * 1024)
@@ -440,7 +441,7 @@ static struct curl_slist *build_headers(gw_req *r)
 	} else {
 		rc |= hb_add(&b, "X-Forwarded-For", r->ipstr, iplen);
 	}
-	rc |= hb_add(&b, "X-Forwarded-Proto", "http", 4);
+	rc |= hb_add(&b, "X-Forwarded-Proto", r->tls ? "https" : "http", r->tls ? 5 : 4);
 	if (r->host)
 		rc |= hb_add(&b, "X-Forwarded-Host", r->host, r->host_len);
 	rc |= hb_add(&b, "X-Real-IP", r->ipstr, iplen);
@@ -550,25 +551,25 @@ static int attempt(gw_proxy *px)
 
 	size_t pl = 0;
 	const char *path = upstream_path(r, &pl);
-	int v6 = strchr(s->host, ':') != NULL;
-	size_t ul = 8 + strlen(s->host) + 2 + 6 + pl + 1 + r->query_len + 1;
+	CURL *e = px->easy;
+	/* https: TLS options (tls.c); the URL names tls_sni when one is set */
+	const char *host = s->https ? tls_upstream_prepare(e, r, px->uo, s) : s->host;
+	if (!s->https)
+		tls_upstream_plain(e);
+	if (!host)
+		return 500;
+	int v6 = strchr(host, ':') != NULL;
+	size_t ul = 8 + strlen(host) + 2 + 6 + pl + 1 + r->query_len + 1;
 	char *url = srv_alloc(r, ul);
 	if (!path || !url)
 		return 500;
 	snprintf(url, ul, "%s://%s%s%s:%d%.*s%s%.*s", s->https ? "https" : "http",
-	         v6 ? "[" : "", s->host, v6 ? "]" : "", s->port, (int)pl, path,
+	         v6 ? "[" : "", host, v6 ? "]" : "", s->port, (int)pl, path,
 	         r->has_query ? "?" : "", (int)r->query_len, r->query);
-	CURL *e = px->easy;
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	                 (long)(px->uo->connect_timeout_ms ? px->uo->connect_timeout_ms
 	                                                  : DEFAULT_CONNECT_TIMEOUT_MS));
-	if (s->https) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER,
-		                 (px->uo->flags & GWB_UPS_TLS_NOVERIFY) ? 0L : 1L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST,
-		                 (px->uo->flags & GWB_UPS_TLS_NOVERIFY) ? 0L : 2L);
-	}
 	px->head_state = 0;
 	px->status = 0;
 	px->clen = -1;

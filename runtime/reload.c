@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "reload.h"
+#include "tls.h"
 
 static pthread_mutex_t cur_mu = PTHREAD_MUTEX_INITIALIZER;   /* cur + its ref */
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER; /* one reload at a time */
@@ -325,6 +326,12 @@ static int same_listen(const gwd_config *a, const gwd_config *b)
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (a->listen[i].port != b->listen[i].port || strcmp(a->listen[i].host, b->listen[i].host))
 			return 0;
+	if (a->ntls_listen != b->ntls_listen)
+		return 0;
+	for (size_t i = 0; i < a->ntls_listen; i++)
+		if (a->tls_listen[i].port != b->tls_listen[i].port ||
+		    strcmp(a->tls_listen[i].host, b->tls_listen[i].host))
+			return 0;
 	return 1;
 }
 
@@ -341,14 +348,23 @@ int reload_now(char *err, size_t errlen)
 		log_err("configuration not reloaded: %s", err);
 		return -1;
 	}
-	if (do_reload_table(nc, 1, "reload", err, errlen) != 0) {
+	/* certificates first: a bad one fails the whole reload (as nginx),
+	 * and the old certificates, config and table stay */
+	tls_ctx *ntls = NULL;
+	int tls_bad = tls_prepare(nc, &ntls, err, errlen) != 0;
+	if (tls_bad || do_reload_table(nc, 1, "reload", err, errlen) != 0) {
+		tls_discard(ntls);
+		int with_tls = nc->ntls_listen != 0;
 		config_free(nc);
 		free(nc);
+		n_failed += tls_bad;          /* do_reload_table counts its own */
 		pthread_mutex_unlock(&reload_mu);
-		log_err("reload failed, keeping generation %llu: %s",
-		        (unsigned long long)reload_generation(), err);
+		log_err("reload failed, keeping generation %llu%s: %s",
+		        (unsigned long long)reload_generation(),
+		        with_tls ? " and the TLS certificates" : "", err);
 		return -1;
 	}
+	tls_commit(ntls);
 	if (!same_listen(conf, nc))
 		log_warn("listen addresses and threads take effect at the next start");
 	int rules_moved = strcmp(conf->rules, nc->rules) != 0;

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core.h"
+#include "tls.h"
 
 _Thread_local uint64_t gw_tl_now;
 
@@ -205,12 +206,13 @@ static int tpl_lookup(void *ctx, enum gwb_tplvar var, const char *name, size_t n
 	case GWB_V_PATH:   *v = r->path; *vlen = r->path_len; return 1;
 	case GWB_V_QUERY:  *v = r->query ? r->query : ""; *vlen = r->query_len; return 1;
 	case GWB_V_METHOD: *v = r->method; *vlen = r->method_len; return 1;
-	case GWB_V_SCHEME: *v = "http"; *vlen = 4; return 1;
+	case GWB_V_SCHEME: *v = r->tls ? "https" : "http"; *vlen = r->tls ? 5 : 4; return 1;
 	case GWB_V_URI:    *v = r->uri; *vlen = r->uri_len; return 1;
 	case GWB_V_CLIENT_IP: *v = r->ipstr; *vlen = strlen(r->ipstr); return 1;
 	case GWB_V_REQUEST_ID: *v = r->id; *vlen = strlen(r->id); return 1;
 	case GWB_V_HEADER: return header_n(r, name, namelen, v, vlen);
-	default: return 0;   /* tls.client_subject: no TLS on the client side yet */
+	case GWB_V_TLS_CLIENT_SUBJECT: return tls_client_subject(r, v, vlen);
+	default: return 0;
 	}
 }
 

@@ -35,6 +35,7 @@
 #include "reload.h"
 #include "respond.h"
 #include "srv.h"
+#include "tls.h"
 
 gw_worker *srv_workers;
 int srv_nworkers;
@@ -242,6 +243,7 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 		r->ip_family = c->ip_family;
 		memcpy(r->ip, c->ip, sizeof r->ip);
 		memcpy(r->ipstr, c->ipstr, sizeof r->ipstr);
+		r->tls = c->tls;
 	}
 	r->method = method;
 	r->method_len = strlen(method);
@@ -725,6 +727,7 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci ? ci->connect_fd : -1;
+		c->tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci && ci->client_addr) {
 			const struct sockaddr *sa = ci->client_addr;
@@ -760,6 +763,8 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
 		c->next->prev = c->prev;
 		w->nconn--;
 		*socket_context = NULL;
+		if (c->tls_ctx)
+			tls_conn_closed(c);
 		if (w->nfree_conn < CONN_POOL_MAX) {
 			c->next = w->free_conn;
 			w->free_conn = c;
@@ -831,8 +836,10 @@ static int listen_socket(const cfg_listen *l, int probe, char *err, size_t errle
 	return fd;
 }
 
-struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const gwd_config *cfg, int nworkers)
+static struct MHD_Daemon *daemon_start(gw_worker *w, int lfd, const gwd_config *cfg,
+                                       int nworkers, int tls)
 {
+	static const struct MHD_OptionItem no_opts[] = { { MHD_OPTION_END, 0, NULL } };
 	unsigned climit = (cfg->max_connections + (unsigned)nworkers - 1) / (unsigned)nworkers;
 	/* MHD's per-connection memory pool holds the request head (and the
 	 * response head). Leave room above max_header_size so gwd, not MHD,
@@ -846,8 +853,9 @@ struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const gwd_config *cfg
 		mem = 16384;
 	unsigned tmo = (cfg->client_timeout_ms + 999) / 1000;
 	return MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, ahc, w,
+		MHD_OPTION_ARRAY, tls ? tls_mhd_options() : no_opts,   /* tls.c: certificates */
 		MHD_OPTION_LISTEN_SOCKET, lfd,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_cb, w,
 		MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w,
@@ -857,6 +865,23 @@ struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const gwd_config *cfg
 		MHD_OPTION_CONNECTION_TIMEOUT, tmo ? tmo : 1u,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 		MHD_OPTION_END);
+}
+
+struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const gwd_config *cfg, int nworkers)
+{
+	return daemon_start(w, lfd, cfg, nworkers, 0);
+}
+
+struct MHD_Daemon *srv_daemon_start_tls(gw_worker *w, int lfd, const gwd_config *cfg, int nworkers)
+{
+	return daemon_start(w, lfd, cfg, nworkers, 1);
+}
+
+const cfg_listen *srv_listen_addr(const gwd_config *cfg, size_t i, int *tls)
+{
+	if (tls)
+		*tls = i >= cfg->nlisten;
+	return i < cfg->nlisten ? &cfg->listen[i] : &cfg->tls_listen[i - cfg->nlisten];
 }
 
 int srv_start(const gwd_config *cfg, char *err, size_t errlen)
@@ -880,20 +905,20 @@ int srv_start(const gwd_config *cfg, char *err, size_t errlen)
 	srv_nworkers = n;
 	for (int i = 0; i < n; i++)
 		srv_workers[i].evfd = srv_workers[i].epfd = -1;
-	size_t nl = cfg->nlisten;
+	size_t nl = cfg->nlisten + cfg->ntls_listen;     /* plain, then TLS */
 	int *lfds = calloc(nl ? nl : 1, sizeof *lfds);
 	if (!lfds) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t k = 0; k < nl; k++)
-		if (listen_socket(&cfg->listen[k], 1, err, errlen) != 0) {
+		if (listen_socket(srv_listen_addr(cfg, k, NULL), 1, err, errlen) != 0) {
 			free(lfds);
 			return -1;
 		}
 	for (int i = 0; i < n; i++) {
 		for (size_t k = 0; k < nl; k++) {
-			lfds[k] = listen_socket(&cfg->listen[k], 0, err, errlen);
+			lfds[k] = listen_socket(srv_listen_addr(cfg, k, NULL), 0, err, errlen);
 			if (lfds[k] < 0) {
 				while (k-- > 0)
 					close(lfds[k]);
@@ -915,8 +940,11 @@ int srv_start(const gwd_config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	for (size_t k = 0; k < nl; k++)
-		log_info("listening on %s:%d (%d workers)", cfg->listen[k].host, cfg->listen[k].port, n);
+	for (size_t k = 0; k < nl; k++) {
+		int tls;
+		const cfg_listen *l = srv_listen_addr(cfg, k, &tls);
+		log_info("listening on %s:%d%s (%d workers)", l->host, l->port, tls ? " (TLS)" : "", n);
+	}
 	return 0;
 }
 
