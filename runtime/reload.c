@@ -31,6 +31,7 @@ static reload_sync_hook sync_hook;   /* admin API: re-apply overrides */
 
 /* inotify */
 static int ino_fd = -1, ino_wd = -1;
+static int ino_fwd = -1;        /* the rules file itself (IN_MODIFY) */
 static char *watch_dir, *watch_base;
 static int modify_pending;
 
@@ -234,6 +235,20 @@ static int do_reload_table(const gwd_config *cfg, int force, const char *why,
 	return 0;
 }
 
+/* watch the inode now at the rules path (it changes with every rename
+ * over it); a missing file is fine, the directory watch sees it come */
+static void file_watch(void)
+{
+	char path[PATH_MAX];
+	if (ino_fd < 0 || !watch_dir ||
+	    snprintf(path, sizeof path, "%s/%s", watch_dir, watch_base) >= (int)sizeof path)
+		return;
+	int wd = inotify_add_watch(ino_fd, path, IN_MODIFY | IN_CLOSE_WRITE);
+	if (ino_fwd >= 0 && wd != ino_fwd)
+		inotify_rm_watch(ino_fd, ino_fwd);   /* the old inode, if still there */
+	ino_fwd = wd;
+}
+
 static int watch_setup(const char *rules)
 {
 	char *copy = strdup(rules);
@@ -261,13 +276,17 @@ static int watch_setup(const char *rules)
 	}
 	if (ino_wd >= 0)
 		inotify_rm_watch(ino_fd, ino_wd);
+	/* no IN_MODIFY on the directory: every write to any file in it (a log
+	 * kept next to the rules) would wake the control thread. In-place
+	 * writes are seen through a watch on the rules file (file_watch). */
 	ino_wd = inotify_add_watch(ino_fd, watch_dir,
-	                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY |
+	                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE |
 	                           IN_DELETE | IN_MOVED_FROM);
 	if (ino_wd < 0) {
 		log_warn("cannot watch %s (%s): table changes need SIGHUP", watch_dir, strerror(errno));
 		return -1;
 	}
+	file_watch();
 	return 0;
 }
 
@@ -293,7 +312,7 @@ void reload_shutdown(void)
 	reload_release(t);
 	if (ino_fd >= 0)
 		close(ino_fd);
-	ino_fd = ino_wd = -1;
+	ino_fd = ino_wd = ino_fwd = -1;
 	free(watch_dir);
 	free(watch_base);
 	watch_dir = watch_base = NULL;
@@ -395,6 +414,15 @@ int reload_watch_handle(void)
 				later = 1;
 				continue;
 			}
+			if (ev->wd == ino_fwd && ino_fwd >= 0) {   /* the file itself */
+				if (ev->mask & IN_IGNORED)
+					ino_fwd = -1;
+				else if (ev->mask & IN_CLOSE_WRITE)
+					now = 1;
+				else if (ev->mask & IN_MODIFY)
+					later = 1;
+				continue;
+			}
 			if (!ev->len || strcmp(ev->name, watch_base) != 0)
 				continue;
 			if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
@@ -406,6 +434,8 @@ int reload_watch_handle(void)
 				         watch_dir, watch_base, (unsigned long long)reload_generation());
 		}
 	}
+	if (now || later)
+		file_watch();           /* follow a new inode (rename, re-create) */
 	if (now) {
 		char err[512];
 		modify_pending = 0;
