@@ -575,6 +575,45 @@ START_TEST(reloads_and_counters_survive)
 }
 END_TEST
 
+/* 1,000 routes over 100 upstreams: ids past the first counter chunks,
+ * every route's series, a scrape that stays fast */
+START_TEST(thousand_routes)
+{
+	origin *o = gwt_origin("a");
+	size_t cap = 200000, n = 0;
+	char *src = malloc(cap);
+	for (int u = 0; u < 100; u++)
+		n += (size_t)snprintf(src + n, cap - n, "upstream u%d { server 127.0.0.1:%d; }\n", u,
+		                      origin_port(o));
+	for (int r = 0; r < 1000; r++)
+		n += (size_t)snprintf(src + n, cap - n, "route r%d { match path ^= \"/r%d/\";"
+		                      " rewrite path strip_prefix \"/r%d\"; proxy u%d; }\n", r, r, r, r % 100);
+	start(src, 2, NULL);
+	free(src);
+	gwt_client *c = gwt_client_new();
+	for (int r = 0; r < 1000; r++) {
+		gwt_req q = { .url = gwt_url(g_port, gwt_strf("/r%d/bytes/%d", r, r % 7)), .client = c };
+		ck_assert_int_eq(gwt_http(&q)->status, 200);
+	}
+	for (int k = 0; k < 3; k++) {
+		gwt_req q = { .url = gwt_url(g_port, "/r999/echo"), .client = c };
+		ck_assert_int_eq(gwt_http(&q)->status, 200);
+	}
+	uint64_t t0 = gwt_now_ms();
+	const char *m = scrape();
+	uint64_t ms = gwt_now_ms() - t0;
+	ck_assert_msg(ms < 2000, "scrape took %llu ms", (unsigned long long)ms);
+	for (int r = 0; r < 1000; r++) {
+		ck_assert_double_eq(val(m, gwt_strf("gw_requests_total{route=\"r%d\",upstream=\"u%d\","
+		                                    "code_class=\"2xx\"}", r, r % 100)), r == 999 ? 4 : 1);
+		if (r != 999)   /* (r999 also sent three /echo bodies) */
+			ck_assert_double_eq(val(m, gwt_strf("gw_sent_bytes_total{route=\"r%d\"}", r)), r % 7);
+	}
+	ck_assert_double_eq(val(m, "gw_upstream_retries_total{upstream=\"u57\"}"), 0);
+	check_format(m);
+}
+END_TEST
+
 START_TEST(admin_token_applies)
 {
 	origin *o = gwt_origin("a");
@@ -610,6 +649,7 @@ int main(void)
 	tcase_add_test(t, cache_hits_and_misses);
 	tcase_add_test(t, waf_hits_by_rule);
 	tcase_add_test(t, reloads_and_counters_survive);
+	tcase_add_test(t, thousand_routes);
 	tcase_add_test(t, admin_token_applies);
 	suite_add_tcase(s, t);
 	return gwt_main(s, "gwd gwc");
