@@ -167,6 +167,9 @@ static gw_proxy *px_get(gw_worker *w)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* "" = no proxy, and no getenv("http_proxy"...) on every request */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	/* read a 16 KiB response and its head with one recv, not two (curl
+	 * still hands the write callback at most CURL_MAX_WRITE_SIZE at once) */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
 	return px;
 }
 
