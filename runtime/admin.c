@@ -49,6 +49,7 @@ typedef struct ext_route {
 	int prefix;
 	admin_handler fn;
 	void *ctx;
+	int pub;                          /* GET/HEAD without the token */
 } ext_route;
 
 static struct MHD_Daemon *daemon_;
@@ -428,6 +429,30 @@ static void do_reload(admin_reply *out)
 	                               "upstreams", (json_int_t)ri.upstreams));
 }
 
+/* "reload_history": the last reload attempts, newest first (reload.h);
+ * "uptime_ms": a monotonic clock, so the dashboard computes rates over the
+ * time between two scrapes as the server saw it */
+static int status_add_extra(json_t *j)
+{
+	if (json_object_set_new(j, "uptime_ms", json_integer((json_int_t)(mono_ms() - start_mono_ms))) < 0)
+		return -1;
+	reload_event ev[RELOAD_HISTORY];
+	size_t n = reload_history(ev, RELOAD_HISTORY);
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		json_t *o = json_pack("{s:I, s:I, s:s, s:b, s:s, s:s}",
+		                      "time_ms", (json_int_t)ev[i].time_ms,
+		                      "generation", (json_int_t)ev[i].generation,
+		                      "source_sha256", ev[i].hash, "ok", ev[i].ok,
+		                      "trigger", ev[i].why, "error", ev[i].error);
+		if (json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	return json_object_set_new(j, "reload_history", arr);
+}
+
 static void status(admin_reply *out)
 {
 	reload_info ri;
@@ -459,6 +484,10 @@ static void status(admin_reply *out)
 		"state", "dir", dir, "persisted", persisted, "overrides", (json_int_t)novr,
 		"inactive", (json_int_t)ninact,
 		"upstreams", ups);
+	if (j && status_add_extra(j) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
 	reply_json(out, 200, j);
 }
 
@@ -674,6 +703,17 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, admin_reply *out)
 	return rc;
 }
 
+/* a page registered with admin_route_add_public */
+static int public_route(const char *method, const char *url)
+{
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return 0;
+	for (size_t i = 0; i < next_routes; i++)
+		if (ext_routes[i].pub && !strcmp(ext_routes[i].path, url))
+			return 1;
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -682,7 +722,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!r) {
 		if (!(r = calloc(1, sizeof *r)))
 			return MHD_NO;
-		r->denied = !authorized(c);
+		r->denied = !authorized(c) && !public_route(method, url);
 		*con_cls = r;
 		return MHD_YES;
 	}
@@ -841,12 +881,20 @@ int admin_route_add(const char *method, const char *path, int prefix,
 	if (!v)
 		return -1;
 	ext_routes = v;
-	ext_route r = { method ? strdup(method) : NULL, strdup(path), prefix != 0, fn, ctx };
+	ext_route r = { method ? strdup(method) : NULL, strdup(path), prefix != 0, fn, ctx, 0 };
 	if ((method && !r.method) || !r.path) {
 		free(r.method);
 		free(r.path);
 		return -1;
 	}
 	ext_routes[next_routes++] = r;
+	return 0;
+}
+
+int admin_route_add_public(const char *path, admin_handler fn, void *ctx)
+{
+	if (admin_route_add(NULL, path, 0, fn, ctx) != 0)
+		return -1;
+	ext_routes[next_routes - 1].pub = 1;
 	return 0;
 }

@@ -23,7 +23,8 @@
  *     POST|DELETE /api/upstreams/NAME/servers/ADDR/drain drain / undrain one
  *     GET    /api/routes      route names with file:line:col
  *     POST   /reload          re-read gateway.yaml and the table
- *     GET    /status          version, table, uptime, connections, upstreams
+ *     GET    /status          version, table, uptime, connections, upstreams,
+ *                             reload_history (the last reload attempts)
  *   Other areas add theirs (GET /metrics, GET /) with admin_route_add().
  *
  * Every change is written to state_dir (temp file, fsync, rename, fsync of
@@ -76,5 +77,10 @@ typedef void (*admin_handler)(const char *method, const char *path,
  * added. Call before admin_start. 0 ok, -1 out of memory. */
 int admin_route_add(const char *method, const char *path, int prefix,
                     admin_handler fn, void *ctx);
+/* The same for a page that carries no data (the dashboard's HTML, which
+ * fetches everything else with the token): exactly path, any method,
+ * GET and HEAD served without the bearer token so a browser can open it.
+ * The handler must answer other methods itself. 0 ok, -1 out of memory. */
+int admin_route_add_public(const char *path, admin_handler fn, void *ctx);
 
 #endif /* GWD_ADMIN_H */

@@ -28,6 +28,7 @@
 #include "admin.h"
 #include "config.h"
 #include "core.h"
+#include "dashboard.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -176,6 +177,11 @@ int main(int argc, char **argv)
 	}
 	/* GET /metrics (registered before admin_start), the access log writer */
 	if (metrics_init(reg, err, sizeof err) != 0 || accesslog_open(cfg, err, sizeof err) != 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	/* GET /: the live dashboard page (dashboard.h) */
+	if (dashboard_init(err, sizeof err) != 0) {
 		log_err("%s", err);
 		return 1;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -28,6 +29,44 @@ static gwd_config *conf;           /* owned */
 static ups_registry *registry;
 static uint64_t n_ok, n_failed;
 static reload_sync_hook sync_hook;   /* admin API: re-apply overrides */
+
+/* the last RELOAD_HISTORY attempts, for /status and the dashboard: a ring
+ * written and read under reload_mu (every caller of hist_note holds it) */
+static reload_event hist[RELOAD_HISTORY];
+static size_t hist_next, hist_n;
+
+static void hist_note(int ok, const char *why, const char *err)
+{
+	reload_event *e = &hist[hist_next];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(e, 0, sizeof *e);
+	e->time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	e->ok = ok;
+	snprintf(e->why, sizeof e->why, "%s", why);
+	if (err)
+		snprintf(e->error, sizeof e->error, "%s", err);
+	/* the table in force afterwards: the new one, or the one kept */
+	pthread_mutex_lock(&cur_mu);
+	if (cur) {
+		e->generation = cur->gen;
+		memcpy(e->hash, cur->hash, sizeof e->hash);
+	}
+	pthread_mutex_unlock(&cur_mu);
+	hist_next = (hist_next + 1) % RELOAD_HISTORY;
+	if (hist_n < RELOAD_HISTORY)
+		hist_n++;
+}
+
+size_t reload_history(reload_event *out, size_t max)
+{
+	pthread_mutex_lock(&reload_mu);
+	size_t n = hist_n < max ? hist_n : max;
+	for (size_t i = 0; i < n; i++)
+		out[i] = hist[(hist_next + RELOAD_HISTORY - 1 - i) % RELOAD_HISTORY];
+	pthread_mutex_unlock(&reload_mu);
+	return n;
+}
 
 /* inotify */
 static int ino_fd = -1, ino_wd = -1;
@@ -210,6 +249,7 @@ static int do_reload_table(const gwd_config *cfg, int force, const char *why,
 	size_t len;
 	if (read_file(cfg->rules, &buf, &len, err, errlen) != 0) {
 		n_failed++;
+		hist_note(0, why, err);
 		return -1;
 	}
 	uint32_t crc = gwb_crc32(0, buf, len);
@@ -222,6 +262,7 @@ static int do_reload_table(const gwd_config *cfg, int force, const char *why,
 	free(buf);
 	if (!tab) {
 		n_failed++;
+		hist_note(0, why, err);
 		return -1;
 	}
 	phase_report_unsupported(tab->t);
@@ -229,6 +270,7 @@ static int do_reload_table(const gwd_config *cfg, int force, const char *why,
 	cur_crc = crc;
 	cur_size = len;
 	n_ok++;
+	hist_note(1, why, NULL);
 	log_info("table loaded (%s): generation %llu, source sha256 %s, %u routes, %u upstreams, %s",
 	         why, (unsigned long long)tab->gen, tab->hash, gwb_nroutes(tab->t),
 	         gwb_nupstreams(tab->t), cfg->rules);
@@ -363,6 +405,7 @@ int reload_now(char *err, size_t errlen)
 		snprintf(err, errlen, "%s", nc ? cerr : "out of memory");
 		free(nc);
 		n_failed++;
+		hist_note(0, "reload", err);
 		pthread_mutex_unlock(&reload_mu);
 		log_err("configuration not reloaded: %s", err);
 		return -1;
@@ -377,6 +420,8 @@ int reload_now(char *err, size_t errlen)
 		config_free(nc);
 		free(nc);
 		n_failed += tls_bad;          /* do_reload_table counts its own */
+		if (tls_bad)
+			hist_note(0, "reload", err);
 		pthread_mutex_unlock(&reload_mu);
 		log_err("reload failed, keeping generation %llu%s: %s",
 		        (unsigned long long)reload_generation(),

@@ -60,6 +60,20 @@ typedef struct reload_info {
 } reload_info;
 void reload_get_info(reload_info *out);
 
+/* The last reload attempts (table loads at start, on file changes, SIGHUP
+ * and POST /reload; successful or not), newest first, for /status and the
+ * dashboard: copies up to max of them into out, returns how many. */
+#define RELOAD_HISTORY 16
+typedef struct reload_event {
+	int64_t time_ms;            /* wall clock, ms since the epoch */
+	uint64_t generation;        /* the table in force afterwards (kept on failure) */
+	char hash[65];              /* its source sha256, hex */
+	int ok;
+	char why[16];               /* "start", "reload", "file changed", "forced" */
+	char error[200];            /* why it failed ("" when ok) */
+} reload_event;
+size_t reload_history(reload_event *out, size_t max);
+
 /* Called after a new table's upstreams were reconciled (ups_sync) and
  * before the table is swapped in, with the reload lock held, so the first
  * request on the new table already sees what the hook did: the admin API
