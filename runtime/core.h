@@ -142,6 +142,7 @@ struct gw_req {
 	/* content: proxy */
 	uint32_t proxy_ups, proxy_timeout_ms;
 	gw_proxy *px;
+	struct gw_upg *upg;          /* an Upgrade handshake / relay (upgrade.c) */
 	uint64_t start_ms;
 	/* plugins */
 	void *pctx[GW_MAX_PLUGINS];
@@ -248,6 +249,12 @@ void srv_resume(gw_req *r);                 /* resume if we suspended it */
 void srv_continue(gw_req *r);               /* after gw_req_resume */
 /* the MHD side of a proxy event: head ready / body data / done */
 void srv_proxy_event(gw_req *r);
+/* responses built outside srv.c (upgrade.c), with the same finishing
+ * touches as gwd's own: X-Request-Id, header_filter, Connection: close
+ * while draining. srv_queue consumes resp; srv_queue_error answers with
+ * gwd's JSON error (msg NULL: the status's default text) */
+void srv_queue(gw_req *r, int status, struct MHD_Response *resp, gw_hlist *hdrs);
+void srv_queue_error(gw_req *r, int status, const char *msg);
 void *srv_alloc(gw_req *r, size_t n);
 void srv_sweep(gw_worker *w, uint64_t now, uint32_t client_timeout_ms);
 struct gwd_config;
@@ -298,6 +305,14 @@ int proxy_socket_event(gw_worker *w, int fd, uint32_t events);
 void proxy_timeout_event(gw_worker *w);
 /* 1 when the head is ready (response can be built) */
 int proxy_head_ready(const gw_proxy *px);
+/* for upgrade.c: the request as proxy_start would send it — the path
+ * (arena), the header lines (curl_slist in the arena; "Name:" lines ask
+ * curl not to add a header, "Name;" is an empty value) — and a server of
+ * u not in tried[0..ntried), chosen as proxy.c chooses (NULL: none) */
+const char *proxy_req_path(gw_req *r, size_t *len);
+struct curl_slist *proxy_req_headers(gw_req *r);
+ups_server *proxy_pick(gw_req *r, ups_upstream *u, ups_snapshot *snap,
+                       const ups_server *const *tried, size_t ntried);
 
 /* ------------------------------------------------------------ loop.c */
 int loop_worker_init(gw_worker *w, const int *lfds, size_t nl, const struct gwd_config *cfg,

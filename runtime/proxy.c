@@ -1077,3 +1077,31 @@ void proxy_worker_free(gw_worker *w)
 	w->sock = NULL;
 	w->nsock = 0;
 }
+
+/* ------------------------------------------------ for upgrade.c (core.h) */
+const char *proxy_req_path(gw_req *r, size_t *len)
+{
+	return upstream_path(r, len);
+}
+
+struct curl_slist *proxy_req_headers(gw_req *r)
+{
+	return build_headers(r);
+}
+
+ups_server *proxy_pick(gw_req *r, ups_upstream *u, ups_snapshot *snap,
+                       const ups_server *const *tried, size_t ntried)
+{
+	/* pick() reads these fields of a proxy only */
+	gw_proxy px;
+	memset(&px, 0, sizeof px);
+	px.r = r;
+	px.w = r->w;
+	px.u = u;
+	px.snap = snap;
+	px.uo = gwb_upstream_at(r->t, r->proxy_ups);
+	px.ntried = ntried < sizeof px.tried / sizeof px.tried[0] ? ntried
+	          : sizeof px.tried / sizeof px.tried[0];
+	memcpy(px.tried, tried, px.ntried * sizeof px.tried[0]);
+	return pick(&px);
+}

@@ -35,6 +35,7 @@
 #include "reload.h"
 #include "respond.h"
 #include "srv.h"
+#include "upgrade.h"
 #include "tls.h"
 
 gw_worker *srv_workers;
@@ -193,6 +194,17 @@ static void decide_error(gw_req *r, int status, const char *msg)
 		r->discard_body = 1;
 }
 
+void srv_queue(gw_req *r, int status, struct MHD_Response *resp, gw_hlist *hdrs)
+{
+	queue(r, status, resp, hdrs);
+}
+
+void srv_queue_error(gw_req *r, int status, const char *msg)
+{
+	decide_error(r, status, msg);
+	queue_own(r);
+}
+
 /* after the phases said what to do: start the proxy, or note the answer */
 static void after_phases(gw_req *r, int rc)
 {
@@ -203,7 +215,7 @@ static void after_phases(gw_req *r, int rc)
 		return;
 	}
 	if (r->kind == K_PROXY) {
-		int st = proxy_start(r);
+		int st = upgrade_wanted(r) ? upgrade_start(r) : proxy_start(r);
 		if (st) {
 			r->kind = K_OWN;
 			decide_error(r, st, NULL);
@@ -510,6 +522,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r->rt)
 		phase_run_log(r);
 	metrics_req_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);  /* + access log */
+	if (r->upg)
+		upgrade_done(r);
 	if (r->wt)
 		wtab_done(w, r->wt);
 	if (r->c)
@@ -669,6 +683,8 @@ static enum MHD_Result on_final(gw_req *r)
 		queue_own(r);
 		return MHD_YES;
 	}
+	if (r->upg)
+		return upgrade_final(r);
 	gw_proxy *px = r->px;
 	if (!px->up_end && !peek_flush(r)) {
 		px->body_wait = 1;
@@ -853,7 +869,8 @@ static struct MHD_Daemon *daemon_start(gw_worker *w, int lfd, const gwd_config *
 		mem = 16384;
 	unsigned tmo = (cfg->client_timeout_ms + 999) / 1000;
 	return MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+			(tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, ahc, w,
 		MHD_OPTION_ARRAY, tls ? tls_mhd_options() : no_opts,   /* tls.c: certificates */
 		MHD_OPTION_LISTEN_SOCKET, lfd,
