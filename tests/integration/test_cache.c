@@ -460,12 +460,14 @@ START_TEST(coalescing)
 	ck_assert_int_eq(miss, 1);
 	ck_assert_int_eq(hit, 9);
 	ck_assert_msg(el < 1400, "10 coalesced requests took %llu ms", (unsigned long long)el);
+	free((void *)resp);
 	/* GET and HEAD mixed: still one upstream request */
 	resp = concurrent(10, "/slow/400", 1);
 	for (int i = 0; i < 10; i++) {
 		ck_assert_int_eq(gwt_raw_status(resp[i]), 200);
 		ck_assert_str_eq(gwt_raw_hdr(resp[i], "Content-Length"), "10");
 	}
+	free((void *)resp);
 	ck_assert_uint_eq(origin_count(o), 2);
 }
 END_TEST
@@ -487,9 +489,11 @@ START_TEST(coalescing_unstorable)
 	}
 	ck_assert_int_eq(atomic_load(&v_count), 8);
 	ck_assert_msg(el < 1600, "8 requests took %llu ms: waiters serialised?", (unsigned long long)el);
+	free((void *)resp);
 	t0 = gwt_now_ms();
 	resp = concurrent(8, "/slow-nostore", 0);
 	el = gwt_now_ms() - t0;
+	free((void *)resp);
 	ck_assert_int_eq(atomic_load(&v_count), 16);
 	ck_assert_msg(el < 1000, "8 passed requests took %llu ms", (unsigned long long)el);
 	MHD_stop_daemon(d);
