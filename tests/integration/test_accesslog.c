@@ -260,6 +260,35 @@ START_TEST(json_waf_verdict)
 }
 END_TEST
 
+/* the consumer an auth directive established: in JSON and as combined's
+ * user field */
+START_TEST(consumer_from_auth)
+{
+	origin *o = gwt_origin("a");
+	gwt_writef("keys.txt", "alice:k-alice-0001\n");
+	start(gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
+	               "route k { match any; auth key keys=file(\"keys.txt\"); proxy a; }\n",
+	               origin_port(o)), "access_log: {path: access.log, format: combined}\n");
+	const char *hd[] = { "X-API-Key: k-alice-0001", NULL };
+	gwt_req q = { .url = gwt_url(g_port, "/echo"), .headers = hd };
+	ck_assert_int_eq(gwt_http(&q)->status, 200);
+	ck_assert_int_eq(gwt_get(gwt_url(g_port, "/echo"))->status, 401);
+	char **v = lines("access.log", 2);
+	ck_assert_msg(!strncmp(v[0], "127.0.0.1 - alice [", 19), "%s", v[0]);
+	ck_assert_msg(!strncmp(v[1], "127.0.0.1 - - [", 15), "%s", v[1]);
+	ck_assert_int_eq(gwt_stop(g_gwd, SIGTERM, 5000), 0);
+	start(gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
+	               "route k { match any; auth key keys=file(\"keys.txt\"); proxy a; }\n",
+	               origin_port(o)), "access_log: {path: access.json}\n");
+	q.url = gwt_url(g_port, "/echo");
+	ck_assert_int_eq(gwt_http(&q)->status, 200);
+	v = lines("access.json", 1);
+	json_t *j = parse(v[0]);
+	ck_assert_str_eq(jstr(j, "consumer"), "alice");
+	json_decref(j);
+}
+END_TEST
+
 /* bytes a client may put in a request target: the line stays valid JSON */
 START_TEST(json_escapes_odd_bytes)
 {
@@ -402,6 +431,7 @@ int main(void)
 	tcase_add_test(t, json_proxied_request);
 	tcase_add_test(t, json_own_answers);
 	tcase_add_test(t, json_waf_verdict);
+	tcase_add_test(t, consumer_from_auth);
 	tcase_add_test(t, json_escapes_odd_bytes);
 	tcase_add_test(t, combined_format);
 	tcase_add_test(t, log_off_and_sample_zero);
