@@ -702,6 +702,15 @@ static enum MHD_Result on_final(gw_req *r)
 	return MHD_YES;
 }
 
+/* an HTTP/1.1 client with a body that waits for "100 Continue" */
+static int expects_continue(gw_req *r)
+{
+	const char *v;
+	size_t n;
+	return !r->http10 && r->has_body && srv_header_raw_n(r, "Expect", 6, &v, &n) && n == 12 &&
+	       !strncasecmp(v, "100-continue", 12);
+}
+
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *url,
                            const char *method, const char *version,
                            const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -713,6 +722,14 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *conn, const char *u
 	if (r->state == RQ_NEW) {
 		r->state = RQ_HEAD;
 		req_begin(r, method, version);
+		/* answered from the head (a refusal, respond, redirect) while the
+		 * client waits for "100 Continue": answer now, without inviting the
+		 * body, as nginx does. MHD sends no 100 once a response is queued,
+		 * and closes the connection after it (the body is never read). An
+		 * access plugin that decides later (GW_AGAIN) lets MHD send the 100
+		 * first: MHD gives no way to hold it back but this one. */
+		if (r->kind == K_OWN && r->state != RQ_QUEUED && expects_continue(r))
+			queue_own(r);
 		return MHD_YES;
 	}
 	if (r->state == RQ_QUEUED) {     /* answered early: drop the rest */
