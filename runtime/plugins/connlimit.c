@@ -22,6 +22,7 @@
 
 #include <string.h>
 
+#include "metrics.h"
 #include "plugin.h"
 #include "plugin_list.h"
 #include "ratelimit.h"
@@ -66,6 +67,8 @@ static int cl_handler(gw_req *r, const uint32_t *insn, void *state)
 	if (!hold)
 		return 500;
 	int rc = rl_store_acquire(rl_conns(), h, lim->count);
+	/* -1 (no room to count) lets the request through: allowed */
+	metrics_count_connlimit(r, rc != 0);
 	if (rc == 0) {
 		atomic_fetch_add_explicit(&gw_rl_conn_limited, 1, memory_order_relaxed);
 		gw_resp_set_header(r, "Retry-After", "1", 1);

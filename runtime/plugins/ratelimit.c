@@ -35,6 +35,7 @@
 #include "plugin_list.h"
 #include "reload.h"
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 
 /* our id for gw_req_ctx(): the position in plugin_list.h */
@@ -445,6 +446,7 @@ static int rl_handler(gw_req *r, const uint32_t *insn, void *state)
 		rl_store_take(buckets, h, gw_now_ms() * 1000000ull, lim->T, lim->L, lim->burst, &res);
 	}
 	set_headers(r, cx, &res);
+	metrics_count_ratelimit(r, res.allowed);
 	if (!res.allowed) {
 		atomic_fetch_add_explicit(&gw_rl_limited, 1, memory_order_relaxed);
 		return 429;

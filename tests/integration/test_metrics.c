@@ -4,7 +4,8 @@
  * syntax, cumulative histogram buckets), counters that move by exactly the
  * requests sent (per route, upstream and status class), histogram counts,
  * bytes, connections, upstream servers (up, retries), cache hits/misses,
- * table generation and reload results, and counters kept across reloads.
+ * rate_limit / conn_limit decisions, table generation and reload results,
+ * and counters kept across reloads.
  */
 #include <config.h>
 
@@ -470,6 +471,58 @@ START_TEST(cache_hits_and_misses)
 }
 END_TEST
 
+/* rate_limit and conn_limit decisions by route and result (the plugins
+ * call metrics_count_ratelimit / _connlimit): a request is counted once
+ * even when two limits looked at it, "limited" if either refused */
+START_TEST(ratelimit_decisions)
+{
+	origin *o = gwt_origin("a");
+	start(gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
+	               "route rl { match path ^= \"/rl\"; rate_limit 1r/m burst=3;"
+	               " respond 200 \"ok\\n\"; }\n"
+	               "route two { match path ^= \"/two\"; rate_limit 100r/s burst=50;"
+	               " rate_limit 1r/m burst=2; respond 200 \"ok\\n\"; }\n"
+	               "route conn { match path ^= \"/slow/\"; conn_limit 1 key=route; proxy a; }\n"
+	               "route free { match any; respond 200 \"free\\n\"; }\n", origin_port(o)),
+	      1, NULL);
+	const char *b = scrape();
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(get("/rl")->status, i < 3 ? 200 : 429);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(get("/two")->status, i < 2 ? 200 : 429);
+	ck_assert_int_eq(get("/free")->status, 200);
+	/* conn_limit 1: a slow request holds the route's only place */
+	int fd = gwt_connect("127.0.0.1", g_port, 2000);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(gwt_sendf(fd, "GET /slow/600 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	gwt_sleep_ms(200);
+	ck_assert_int_eq(get("/slow/1")->status, 429);
+	const char *slow = gwt_recv_response(fd, 0, 5000, NULL);
+	ck_assert_ptr_nonnull(slow);
+	ck_assert_int_eq(gwt_raw_status(slow), 200);
+	close(fd);
+	ck_assert_int_eq(get("/slow/1")->status, 200);
+	const char *a = scrape();
+	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"rl\",result=\"allowed\"}"), 3);
+	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"rl\",result=\"limited\"}"), 2);
+	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"two\",result=\"allowed\"}"), 2);
+	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"two\",result=\"limited\"}"), 2);
+	ck_assert_double_eq(DELTA(b, a, "gw_connlimit_decisions_total{route=\"conn\",result=\"allowed\"}"), 2);
+	ck_assert_double_eq(DELTA(b, a, "gw_connlimit_decisions_total{route=\"conn\",result=\"limited\"}"), 1);
+	/* routes without the directive have no series */
+	ck_assert_double_eq(val(a, "gw_ratelimit_decisions_total{route=\"free\",result=\"allowed\"}"), -1);
+	ck_assert_double_eq(val(a, "gw_ratelimit_decisions_total{route=\"conn\",result=\"allowed\"}"), -1);
+	ck_assert_double_eq(val(a, "gw_connlimit_decisions_total{route=\"rl\",result=\"allowed\"}"), -1);
+	/* the refusals are gwd's own 4xx answers */
+	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"rl\",upstream=\"\",code_class=\"4xx\"}"), 2);
+	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"conn\",upstream=\"\",code_class=\"4xx\"}"), 1);
+	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"conn\",upstream=\"a\",code_class=\"2xx\"}"), 2);
+	/* local mode: no Redis fallback */
+	ck_assert_double_eq(val(a, "gw_ratelimit_redis_fallbacks_total"), 0);
+	check_format(a);
+}
+END_TEST
+
 /* the waf plugin reports its hits (metrics_count_waf): blocks and
  * detect-mode hits by route, rule and class; label values escaped */
 START_TEST(waf_hits_by_rule)
@@ -647,6 +700,7 @@ int main(void)
 	tcase_add_test(t, upstream_servers_and_retries);
 	tcase_add_test(t, breaker_and_health_checks);
 	tcase_add_test(t, cache_hits_and_misses);
+	tcase_add_test(t, ratelimit_decisions);
 	tcase_add_test(t, waf_hits_by_rule);
 	tcase_add_test(t, reloads_and_counters_survive);
 	tcase_add_test(t, thousand_routes);
