@@ -29,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -411,8 +414,10 @@ static int verify_client(gnutls_session_t s)
 		size_t dl = sizeof dnbuf;
 		if (k > 0 && gnutls_x509_crt_get_dn(crts[0], dnbuf, &dl) < 0)
 			strcpy(dnbuf, "?");
-		if (k == n)
-			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+		if (k == n &&
+		    gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) == 0)
+			while (why.size && (why.data[why.size - 1] == ' ' || !why.data[why.size - 1]))
+				why.data[--why.size] = '\0';
 		log_info("TLS client certificate refused (client %s, subject %s): %s",
 		         c && c->ipstr[0] ? c->ipstr : "?", dnbuf,
 		         why.data ? (const char *)why.data : "unreadable certificate");
@@ -433,6 +438,11 @@ static int cert_cb(gnutls_session_t s, const gnutls_datum_t *req_ca_dn, int nreq
 		return -1;
 	tls_ctx *x = c->tls_ctx;
 	if (!x) {
+		/* first callback of this connection. No Nagle: the server's
+		 * flight goes out as two writes (ServerHello, then the
+		 * encrypted rest), and the second must not wait for an ACK */
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		/* the connection keeps the set it shook hands with: GnuTLS
 		 * holds on to the chain and key we hand it */
 		pthread_mutex_lock(&cur_mu);
