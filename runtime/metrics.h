@@ -30,6 +30,10 @@
  *   gw_received_bytes_total{route}                  request head + body bytes
  *   gw_sent_bytes_total{route}                      response body bytes
  *   gw_connections_active, gw_requests_in_flight    gauges
+ *   gw_upgrade_handshakes_total, gw_upgraded_connections_total counters,
+ *   gw_upgraded_connections_active gauge, gw_upgraded_bytes_total{direction}
+ *                            (client_to_upstream|upstream_to_client):
+ *                            WebSocket and other upgrades (upgrade.h)
  *   gw_upstream_server_up{upstream,server}          1 if the server is
  *                            healthy: not ejected by failures (max_fails) nor
  *                            down by health checks (drain and the breaker
@@ -55,6 +59,9 @@
  *   gw_ratelimit_evictions_total                    (ratelimit.h counters)
  *   gw_access_log_lines_total, gw_access_log_dropped_total
  *   gw_build_info{version} 1, process_start_time_seconds
+ *
+ * Off switch: `metrics: {enabled: false}` in gateway.yaml (read at start)
+ * skips the per-request counting and leaves GET /metrics unregistered.
  */
 #ifndef GWD_METRICS_H
 #define GWD_METRICS_H
@@ -62,14 +69,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "plugin.h"
 #include "upstream.h"
 
 /* ---- set-up (control thread) ---------------------------------------- */
 
 /* Before admin_start: remember the upstream registry (server health) and
- * register GET /metrics with the admin API. 0 ok; -1 with err. */
-int metrics_init(ups_registry *reg, char *err, size_t errlen);
+ * register GET /metrics with the admin API. cfg (NULL: the defaults)
+ * gives metrics.enabled: when off, GET /metrics is not registered (404),
+ * requests are not counted, and the request-path calls below only gather
+ * what the access log needs (nothing at all when it is off too).
+ * 0 ok; -1 with err. */
+int metrics_init(ups_registry *reg, const gwd_config *cfg, char *err, size_t errlen);
+/* metrics.enabled as metrics_init took it (1 before metrics_init) */
+int metrics_enabled(void);
 /* after the workers are gone: free the counter blocks and the registry */
 void metrics_shutdown(void);
 

@@ -1038,6 +1038,13 @@ static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 }
 
 /* --------------------------------------------------------- the tick */
+/* idle time allowed once one side has ended its stream: a half-closed
+ * relay is kept for the other direction, but not for long */
+static uint32_t fin_ms(const gw_upg *g)
+{
+	return g->timeout_ms < UPGRADE_FIN_MS ? g->timeout_ms : UPGRADE_FIN_MS;
+}
+
 static void tick_cb(void *arg)
 {
 	upg_worker *uw = arg;
@@ -1069,7 +1076,8 @@ static void tick_cb(void *arg)
 			snprintf(g->errbuf, sizeof g->errbuf, "no answer for %u ms", g->timeout_ms);
 			report(g, 0);
 			fail(g, 504, "upstream timeout");
-		} else if (scan && g->state == U_RELAY && now - g->last_io >= g->timeout_ms) {
+		} else if (scan && g->state == U_RELAY &&
+		           now - g->last_io >= (g->up_shut || g->down_shut ? fin_ms(g) : g->timeout_ms)) {
 			atomic_fetch_add_explicit(&st_idle, 1, memory_order_relaxed);
 			relay_close(g, "idle timeout");
 		}

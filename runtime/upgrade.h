@@ -15,10 +15,16 @@
  *                 edits), then bytes are relayed both ways in the worker's
  *                 loop: a bounded buffer per direction (UPGRADE_RING), a
  *                 side is not read while the buffer towards the other side
- *                 is full (back-pressure), half-closes are passed on, and
- *                 the relay is closed after `timeout` (the route's proxy
- *                 timeout=, else the upstream's read_timeout, else 60 s)
- *                 without a byte in either direction.
+ *                 is full (back-pressure), and the relay is closed after
+ *                 `timeout` (the route's proxy timeout=, else the
+ *                 upstream's read_timeout, else 60 s) without a byte in
+ *                 either direction. A half-close (end of stream from one
+ *                 side) is passed on, once what came before it is out; the
+ *                 other direction may go on, idle at most UPGRADE_FIN_MS
+ *                 (or `timeout` if shorter). nginx closes both at once;
+ *                 passing the half-close on keeps protocols that rely on
+ *                 it working, and a WebSocket client closes its side
+ *                 after the server's FIN anyway.
  *   anything else the answer is passed to the client as a normal response
  *                 (buffered, de-chunked, at most UPGRADE_BODY_MAX bytes of
  *                 body, else 502) and the upstream connection is closed.
@@ -53,6 +59,7 @@
 #define UPGRADE_RING      (16 * 1024)    /* relay buffer, per direction */
 #define UPGRADE_HEAD_MAX  (64 * 1024)    /* the upstream's answer head */
 #define UPGRADE_BODY_MAX  (1024 * 1024)  /* body of a non-101 answer */
+#define UPGRADE_FIN_MS    5000           /* idle limit once half-closed */
 
 /* process-wide counters (all workers), for metrics and /status */
 typedef struct upgrade_stats {

@@ -689,6 +689,93 @@ START_TEST(graceful_stop_closes_at_drain_timeout)
 }
 END_TEST
 
+/* the value of one sample line ("name{labels} v") in GET /metrics */
+static long long metric(int admin, const char *line_prefix)
+{
+	gwt_resp *r = gwt_get(gwt_url(admin, "/metrics"));
+	ck_assert_int_eq(r->status, 200);
+	const char *p = strstr(r->body, gwt_strf("\n%s ", line_prefix));
+	return p ? strtoll(p + strlen(line_prefix) + 2, NULL, 10) : -1;
+}
+
+/* poll until the sample has the value (counters are updated right after
+ * the bytes move: a scrape may come a moment earlier) */
+static void metric_is(int admin, const char *line_prefix, long long want)
+{
+	long long v = -1;
+	for (int i = 0; i < 100 && (v = metric(admin, line_prefix)) != want; i++)
+		gwt_sleep_ms(20);
+	ck_assert_msg(v == want, "%s is %lld, not %lld", line_prefix, v, want);
+}
+
+/* ws_echo behind gwd, with the admin API (GET /metrics) on: its port */
+static int start_with_admin(void)
+{
+	start_ws_echo();
+	gwt_writef("rules.gwr", "upstream ws { server 127.0.0.1:%d; }\n"
+	           "route ws { match any; proxy ws; }\n", ws_port);
+	gwt_compile("rules.gwr");
+	g_port = gwt_free_port();
+	int admin = gwt_free_port();
+	gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nthreads: 1\n"
+	           "admin: {listen: '127.0.0.1:%d'}\n", g_port, admin);
+	g_gwd = gwt_gwd("gw.yaml", g_port);
+	ck_assert_int_eq(gwt_wait_port("127.0.0.1", admin, 5000), 0);
+	return admin;
+}
+
+START_TEST(metrics_count_upgrades)
+{
+	int admin = start_with_admin();
+	metric_is(admin, "gw_upgraded_connections_active", 0);
+	ws *c = ws_open(g_port, "/m", NULL);
+	/* "hello": 2 + 4 (mask) + 5 bytes up, 2 + 5 down */
+	ck_assert_int_eq(ws_echo_text(c, "hello"), 0);
+	metric_is(admin, "gw_upgraded_connections_active", 1);
+	metric_is(admin, "gw_upgraded_connections_total", 1);
+	metric_is(admin, "gw_upgrade_handshakes_total", 1);
+	metric_is(admin, "gw_upgraded_bytes_total{direction=\"client_to_upstream\"}", 11);
+	metric_is(admin, "gw_upgraded_bytes_total{direction=\"upstream_to_client\"}", 7);
+	/* close: 2 + 4 + 2 up, 2 + 2 down; then nothing is open */
+	ws_send(c, 8, 1, "\x03\xe8", 2);
+	expect_frame(c, 8, "\x03\xe8", 2);
+	ck_assert_int_eq(wait_eof(c, 3000), 1);
+	/* half-closed by the server: open until the client closes too */
+	metric_is(admin, "gw_upgraded_connections_active", 1);
+	ws_close_fd(c);
+	metric_is(admin, "gw_upgraded_connections_active", 0);
+	metric_is(admin, "gw_upgraded_bytes_total{direction=\"client_to_upstream\"}", 19);
+	metric_is(admin, "gw_upgraded_bytes_total{direction=\"upstream_to_client\"}", 11);
+	/* a handshake the upstream refuses counts as a handshake only */
+	ws *d = ws_request(g_port, "/plain", NULL, NULL);
+	ck_assert_int_eq(d->status, 200);
+	metric_is(admin, "gw_upgrade_handshakes_total", 2);
+	metric_is(admin, "gw_upgraded_connections_total", 1);
+	ws_close_fd(d);
+}
+END_TEST
+
+START_TEST(half_closed_relay_ends)
+{
+	int admin = start_with_admin();
+	/* the server ends the connection (after the closing handshake); a
+	 * client that never closes its side does not keep the relay: it
+	 * ends UPGRADE_FIN_MS (5 s) later without traffic */
+	ws *c = ws_open(g_port, "/fin", NULL);
+	ws_send(c, 8, 1, "\x03\xe8", 2);
+	expect_frame(c, 8, "\x03\xe8", 2);
+	ck_assert_int_eq(wait_eof(c, 3000), 1);
+	uint64_t t0 = gwt_now_ms();
+	metric_is(admin, "gw_upgraded_connections_active", 1);
+	while (metric(admin, "gw_upgraded_connections_active") != 0 && gwt_now_ms() - t0 < 9000)
+		gwt_sleep_ms(100);
+	uint64_t dt = gwt_now_ms() - t0;
+	ck_assert_int_eq(metric(admin, "gw_upgraded_connections_active"), 0);
+	ck_assert_msg(dt >= 4500 && dt < 7500, "closed after %llu ms", (unsigned long long)dt);
+	ws_close_fd(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("websocket");
@@ -704,6 +791,8 @@ int main(void)
 	tcase_add_test(t, access_on_the_handshake);
 	tcase_add_test(t, reloads_keep_websockets);
 	tcase_add_test(t, graceful_stop_closes_at_drain_timeout);
+	tcase_add_test(t, metrics_count_upgrades);
+	tcase_add_test(t, half_closed_relay_ends);
 	suite_add_tcase(s, t);
 	return gwt_main(s, "gwd gwc gw-origin tests/integration/ws_echo");
 }
