@@ -76,15 +76,17 @@ static void make_ca(const char *name, const char *cn)
 }
 
 /* a certificate signed by CA: server (SAN = the DNS names in san,
- * "DNS:a,DNS:b") or client (san NULL: clientAuth) */
+ * "DNS:a,DNS:b"), client (san NULL: clientAuth), or with the extension
+ * line after "ext:" */
 static void make_leaf(const char *name, const char *ca, const char *subj, const char *san,
                       int serial)
 {
 	const char *key = gwt_path(gwt_strf("%s.key", name));
 	const char *csr = gwt_path(gwt_strf("%s.csr", name));
 	const char *ext = gwt_writef(gwt_strf("%s.ext", name), "%s\n",
-	                             san ? gwt_strf("subjectAltName=%s", san)
-	                                 : "extendedKeyUsage=clientAuth");
+	                             !san ? "extendedKeyUsage=clientAuth"
+	                             : !strncmp(san, "ext:", 4) ? san + 4
+	                             : gwt_strf("subjectAltName=%s", san));
 	ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
 	     "-keyout", key, "-out", csr, "-subj", subj, NULL);
 	ossl("x509", "-req", "-in", csr, "-CA", gwt_path(gwt_strf("%s.pem", ca)),
@@ -412,6 +414,15 @@ START_TEST(mutual_tls)
 	              r->status);
 	free(r);
 	wait_err_count(g, "TLS client certificate refused (client 127.0.0.1, subject CN=intruder)", 1);
+	/* from the right CA, but only for servers (extended key usage) */
+	make_leaf("srvonly", "ca", "/CN=server only", "ext:extendedKeyUsage=serverAuth", 104);
+	hopt so = { .ca = "ca.pem", .cert = "srvonly.pem", .key = "srvonly.key" };
+	r = hget("a.test", tport, "/echo", &so);
+	ck_assert_msg(r->code != 0 && r->status == 0, "server-only: curl %d status %ld", r->code,
+	              r->status);
+	free(r);
+	wait_err_count(g, "TLS client certificate refused (client 127.0.0.1, subject CN=server only)",
+	               1);
 	ck_assert_int_eq(origin_count(o), 2);
 
 	/* the plain listener has no client certificate: the subject is empty */
