@@ -333,12 +333,14 @@ static const char *dash_rules(int a, int b, int dead)
 		"upstream api { server 127.0.0.1:%d; server 127.0.0.1:%d weight=2; retries 0; }\n"
 		"upstream legacy { server 127.0.0.1:%d; retries 0;\n"
 		"  health_check { path \"/healthz\"; interval 100ms; timeout 100ms; unhealthy 1; } }\n"
+		"upstream billing { server 127.0.0.1:%d; retries 0;\n"
+		"  circuit_breaker { failures 3; window 10s; cooldown 60s; } }\n"
 		"route search { match path == \"/echo/search\"; waf sqli xss; proxy api; }\n"
 		"route login { match path == \"/echo/login\"; rate_limit 5r/s burst=5 key=client_ip; proxy api; }\n"
 		"route users { match path ^= \"/echo/\"; proxy api; }\n"
 		"route reports { match path ^= \"/slow/\"; proxy api; }\n"
-		"route payments { match path ^= \"/status/\"; proxy api; }\n"
-		"route legacy { match path ^= \"/legacy/\"; proxy legacy; }\n", a, b, dead);
+		"route payments { match path ^= \"/status/\"; proxy billing; }\n"
+		"route legacy { match path ^= \"/legacy/\"; proxy legacy; }\n", a, b, dead, a);
 }
 
 /* wait until the dead upstream is health-checked down and every route has
@@ -352,6 +354,9 @@ static const char *warm_up(const char *token)
 		m = r->body;
 		if (strstr(m, "gw_upstream_server_up{upstream=\"legacy\"") &&
 		    metric_sum(m, "gw_upstream_server_up{upstream=\"legacy\"") == 0 &&
+		    /* billing is the only upstream with a breaker */
+		    strstr(m, "gw_upstream_server_breaker_state{upstream=\"billing\"") &&
+		    strstr(m, ",state=\"open\"} 1\n") &&
 		    metric_sum(m, "gw_requests_total{route=\"users\"") > 50 &&
 		    metric_sum(m, "gw_requests_total{route=\"legacy\"") > 0 &&
 		    metric_sum(m, "gw_requests_total{route=\"reports\"") > 0 &&
@@ -390,8 +395,10 @@ static void check_dom(const char *dom, const char *metrics)
 	ck_assert_msg(has_line(svg_of(dom, "chart-latency")), "no latency line");
 	ck_assert_ptr_nonnull(strstr(dom, "<svg class=\"spark\""));
 
-	/* upstream servers with their state */
+	/* upstream servers with their state, and the open breaker */
 	ck_assert_str_eq(attr_of(dom, "data-upstream=\"legacy\"", "data-state"), "health_down");
+	ck_assert_str_eq(attr_of(dom, "data-upstream=\"billing\"", "data-breaker"), "open");
+	ck_assert_ptr_nonnull(strstr(dom, ">breaker open</span>"));
 	const char *up = attr_of(dom, "data-upstream=\"api\"", "data-state");
 	ck_assert_ptr_nonnull(up);
 	ck_assert_str_eq(up, "up");
