@@ -14,6 +14,8 @@
  *   error_log.path: FILE      "-" or "stderr" = stderr (the default)
  *   error_log.level: info     error | warn | info | debug
  *   redis.timeout: 5ms        per-command timeout of the optional Redis
+ *   metrics.enabled: true     false: no request counting, no GET /metrics
+ *   cache.max_size: 64m       byte cap of the response cache
  * and `admin.listen: off` to disable the admin API, and the `tls:` section
  * (listen, cert, key, certificates: [{cert, key}], min_version, client_ca;
  * see config.h and runtime/tls.c).
@@ -40,6 +42,8 @@
 #define CFG_MIN_HEADER_SIZE   1024ull
 #define CFG_MAX_HEADER_SIZE   (1024ull * 1024)
 #define CFG_MAX_CONNECTIONS   1000000u
+#define CFG_MIN_CACHE_SIZE    (64ull * 1024)  /* 16 shards of 4 KiB */
+#define CFG_MAX_CACHE_SIZE    (1ull << 40)
 
 typedef struct cfg_ctx {
 	const char *file;           /* as the caller named it, for messages */
@@ -709,6 +713,57 @@ static int h_drain_timeout(cfg_ctx *x, yaml_node_t *v)
 	return cfg_duration(x, v, "drain_timeout", 0, &x->c->drain_timeout_ms);
 }
 
+/* YAML 1.1's booleans (what a user of other YAML tools expects), any case */
+static int cfg_bool(cfg_ctx *x, yaml_node_t *v, const char *what, int *out)
+{
+	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+	const char *s;
+	if (cfg_scalar(x, v, what, &s) < 0)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return cfg_error(x, v, "%s: expected true or false, not '%s'", what, s);
+}
+
+static int h_metrics_enabled(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_bool(x, v, "metrics.enabled", &x->c->metrics_enabled);
+}
+
+static const cfg_key metrics_keys[] = {
+	{ "enabled", h_metrics_enabled },
+	{ NULL, NULL }
+};
+
+static int h_metrics(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_mapping(x, v, metrics_keys, "metrics");
+}
+
+static int h_cache_max_size(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_size(x, v, "cache.max_size", CFG_MIN_CACHE_SIZE, CFG_MAX_CACHE_SIZE,
+	                &x->c->cache_max_size);
+}
+
+static const cfg_key cache_keys[] = {
+	{ "max_size", h_cache_max_size },
+	{ NULL, NULL }
+};
+
+static int h_cache(cfg_ctx *x, yaml_node_t *v)
+{
+	return cfg_mapping(x, v, cache_keys, "cache");
+}
+
 /* ------------------------------------------------------------ tls: */
 
 static int h_tls_listen(cfg_ctx *x, yaml_node_t *v)
@@ -884,6 +939,8 @@ static const cfg_key top_keys[] = {
 	{ "redis", h_redis },
 	{ "drain_timeout", h_drain_timeout },
 	{ "tls", h_tls },
+	{ "metrics", h_metrics },
+	{ "cache", h_cache },
 	{ NULL, NULL }
 };
 
@@ -912,6 +969,8 @@ static int cfg_defaults(gwd_config *c)
 	c->drain_timeout_ms = 10 * 1000;
 	c->redis_timeout_ms = 5;
 	c->tls_min_version = 12;
+	c->metrics_enabled = 1;
+	c->cache_max_size = (uint64_t)64 << 20;
 	return 0;
 }
 

@@ -46,6 +46,14 @@ typedef struct gwd_config {
 	struct cfg_tls_cert { char *cert, *key; } *tls_certs; size_t ntls_certs;
 	int tls_min_version;       /* 12 (default) or 13: TLS 1.2 / 1.3 */
 	char *tls_client_ca;       /* NULL = client certificates not asked for */
+	/* metrics: {enabled: false} (gw extension; metrics.h): requests are not
+	 * counted and GET /metrics answers 404; the access log is unaffected.
+	 * Read at start. Default 1. */
+	int metrics_enabled;
+	/* cache: {max_size: 64m} (gw extension; plugins/cache.c): the byte
+	 * cap of the response cache, shared by every route. Read when the
+	 * first table is loaded (the store outlives reloads). Default 64 MiB. */
+	uint64_t cache_max_size;
 } gwd_config;
 
 /* 0 ok; -1 with err = "FILE:LINE:COL: message" */

@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* GET /metrics (registered before admin_start), the access log writer */
-	if (metrics_init(reg, err, sizeof err) != 0 || accesslog_open(cfg, err, sizeof err) != 0) {
+	if (metrics_init(reg, cfg, err, sizeof err) != 0 || accesslog_open(cfg, err, sizeof err) != 0) {
 		log_err("%s", err);
 		return 1;
 	}

@@ -293,6 +293,18 @@ static strtab reg_routes, reg_ups;
 static celltab reg_cells;
 static ups_registry *ups_reg;
 static double start_time_s;
+/* metrics.enabled, set by metrics_init before the workers start and read
+ * by them only (no atomics needed: thread creation orders it) */
+static int mt_on = 1;
+
+int metrics_enabled(void) { return mt_on; }
+
+/* does this request need a per-request context at all? the counters do,
+ * and so does the access log (verdicts, upstream side) */
+static inline int mt_wanted(void)
+{
+	return mt_on || accesslog_enabled();
+}
 
 /* under reg_mu: "" is id 0 of routes and upstreams, ("", "") cell 0 */
 static int reg_ready(void)
@@ -481,6 +493,8 @@ static mt_reqctx *reqctx(gw_req *r, int create)
 
 void metrics_count_ratelimit(gw_req *r, int allowed)
 {
+	if (!mt_wanted())
+		return;
 	mt_reqctx *c = reqctx(r, 1);
 	if (c && c->rl != 2)
 		c->rl = allowed ? 1 : 2;
@@ -488,6 +502,8 @@ void metrics_count_ratelimit(gw_req *r, int allowed)
 
 void metrics_count_connlimit(gw_req *r, int allowed)
 {
+	if (!mt_wanted())
+		return;
 	mt_reqctx *c = reqctx(r, 1);
 	if (c && c->cl != 2)
 		c->cl = allowed ? 1 : 2;
@@ -495,6 +511,8 @@ void metrics_count_connlimit(gw_req *r, int allowed)
 
 void metrics_count_waf(gw_req *r, const char *rule, const char *cls, int blocked)
 {
+	if (!mt_wanted())
+		return;
 	mt_reqctx *c = reqctx(r, 1);
 	if (!c)
 		return;
@@ -517,7 +535,7 @@ void metrics_req_proxied(gw_req *r)
 {
 	gw_proxy *px = r->px;
 	mt_reqctx *c;
-	if (!px || !(c = reqctx(r, 1)))
+	if (!px || !mt_wanted() || !(c = reqctx(r, 1)))
 		return;
 	c->proxied = 1;
 	c->attempts = px->attempts;
@@ -562,6 +580,9 @@ static uint64_t own_bytes(gw_req *r)
 void metrics_req_done(gw_req *r, int completed)
 {
 	(void)completed;
+	int logged = accesslog_enabled() && !gw_req_log_off(r);
+	if (!mt_on && !logged)
+		return;                  /* metrics off and no line to write */
 	mt_reqctx *c = reqctx(r, 0);
 	const mt_tmap *tm = r->tab ? r->tab->pstate[MT_ID_metrics] : NULL;
 	const mt_rmap *rm = tm && r->rt && r->route < tm->nroutes ? &tm->routes[r->route] : NULL;
@@ -613,7 +634,7 @@ void metrics_req_done(gw_req *r, int completed)
 	}
 
 	/* count */
-	mt_worker *w = worker_block(r->w->idx);
+	mt_worker *w = mt_on ? worker_block(r->w->idx) : NULL;
 	if (w) {
 		uint32_t rid = rm ? rm->rid : 0;
 		uint32_t cell = !rm ? 0 : proxied && rm->ups == r->proxy_ups ? rm->cell_ups
@@ -646,7 +667,7 @@ void metrics_req_done(gw_req *r, int completed)
 			waf_count(rid, c->waf_rule, c->waf_cls, c->waf == 2);
 	}
 
-	if (accesslog_enabled() && !gw_req_log_off(r))
+	if (logged)
 		accesslog_request(r, &m);
 }
 
@@ -1117,8 +1138,9 @@ static void admin_metrics(const char *method, const char *path, const char *body
 	out->len = b.len;
 }
 
-int metrics_init(ups_registry *reg, char *err, size_t errlen)
+int metrics_init(ups_registry *reg, const gwd_config *cfg, char *err, size_t errlen)
 {
+	mt_on = cfg ? cfg->metrics_enabled : 1;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	start_time_s = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
@@ -1126,10 +1148,12 @@ int metrics_init(ups_registry *reg, char *err, size_t errlen)
 	pthread_mutex_lock(&reg_mu);
 	int rc = reg_ready();
 	pthread_mutex_unlock(&reg_mu);
-	if (rc != 0 || admin_route_add("GET", "/metrics", 0, admin_metrics, NULL) != 0) {
+	if (rc != 0 || (mt_on && admin_route_add("GET", "/metrics", 0, admin_metrics, NULL) != 0)) {
 		snprintf(err, errlen, "metrics: out of memory");
 		return -1;
 	}
+	if (!mt_on)
+		log_info("metrics are off (metrics.enabled: false): no GET /metrics");
 	return 0;
 }
 

@@ -59,6 +59,9 @@
  *   gw_ratelimit_evictions_total                    (ratelimit.h counters)
  *   gw_access_log_lines_total, gw_access_log_dropped_total
  *   gw_build_info{version} 1, process_start_time_seconds
+ *
+ * Off switch: `metrics: {enabled: false}` in gateway.yaml (read at start)
+ * skips the per-request counting and leaves GET /metrics unregistered.
  */
 #ifndef GWD_METRICS_H
 #define GWD_METRICS_H
@@ -66,14 +69,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "plugin.h"
 #include "upstream.h"
 
 /* ---- set-up (control thread) ---------------------------------------- */
 
 /* Before admin_start: remember the upstream registry (server health) and
- * register GET /metrics with the admin API. 0 ok; -1 with err. */
-int metrics_init(ups_registry *reg, char *err, size_t errlen);
+ * register GET /metrics with the admin API. cfg (NULL: the defaults)
+ * gives metrics.enabled: when off, GET /metrics is not registered (404),
+ * requests are not counted, and the request-path calls below only gather
+ * what the access log needs (nothing at all when it is off too).
+ * 0 ok; -1 with err. */
+int metrics_init(ups_registry *reg, const gwd_config *cfg, char *err, size_t errlen);
+/* metrics.enabled as metrics_init took it (1 before metrics_init) */
+int metrics_enabled(void);
 /* after the workers are gone: free the counter blocks and the registry */
 void metrics_shutdown(void);
 

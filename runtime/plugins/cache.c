@@ -43,9 +43,12 @@
  *  - A response that cannot be stored (for the response's own reasons)
  *    leaves a pass object for min(ttl, 5s): requests for the key then go
  *    upstream at once instead of queueing behind one another.
- *  - Size: the store's cap is 64 MiB unless GW_CACHE_MAX_SIZE (e.g.
- *    "16m") says otherwise in gwd's environment; least recently used
- *    entries are evicted. A body over min(1 MiB, cap / 8) streams through
+ *  - Size: the store's cap is gateway.yaml's cache.max_size (default
+ *    64 MiB), read when the first table is loaded (the store outlives
+ *    reloads, so a new value takes effect at the next start); the
+ *    environment variable GW_CACHE_MAX_SIZE (e.g. "16m"), when set,
+ *    overrides it (tests, one-off runs). Least recently used entries are
+ *    evicted. A body over min(1 MiB, cap / 8) streams through
  *    uncached.
  *  - A waiter waits as long as the fill takes (bounded by the upstream's
  *    read timeout); there is no separate lock timeout.
@@ -63,6 +66,7 @@
 #include "cache_store.h"
 #include "content.h"
 #include "log.h"
+#include "reload.h"
 
 #define CACHE_DEFAULT_CAP ((size_t)64 << 20)
 #define CACHE_SHARDS 16
@@ -89,14 +93,17 @@ static size_t parse_size(const char *s)
 
 static void store_create(void)
 {
-	size_t cap = CACHE_DEFAULT_CAP;
+	/* the configuration gwd started with: reload_init sets it before the
+	 * first table load (NULL under gwd -t: the default) */
+	const gwd_config *cfg = reload_config();
+	size_t cap = cfg && cfg->cache_max_size ? (size_t)cfg->cache_max_size : CACHE_DEFAULT_CAP;
 	const char *e = getenv("GW_CACHE_MAX_SIZE");
 	if (e && *e) {
 		size_t c = parse_size(e);
 		if (c)
 			cap = c;
 		else
-			log_warn("GW_CACHE_MAX_SIZE '%s' is not a size (e.g. 64m): using 64m", e);
+			log_warn("GW_CACHE_MAX_SIZE '%s' is not a size (e.g. 64m): using %zu bytes", e, cap);
 	}
 	g_store = cs_new(cap, CACHE_SHARDS);
 	if (g_store)

@@ -6,7 +6,8 @@
  * s-maxage, Expires, Age and the directive's ttl; Vary variants; request
  * coalescing (10 concurrent misses -> 1 upstream request, over 2 workers;
  * an unstorable fill does not serialise its waiters); entries surviving a
- * table reload; LRU eviction under a small cap (GW_CACHE_MAX_SIZE) and the
+ * table reload; LRU eviction under a small cap (cache.max_size in
+ * gateway.yaml, or GW_CACHE_MAX_SIZE, which overrides it) and the
  * per-entry limit; custom keys; conditional requests.
  */
 #include <config.h>
@@ -23,16 +24,17 @@
 #include "harness.h"
 
 static int g_port;
+static const char *g_yaml;     /* more gw.yaml lines, or NULL */
 
-/* rules.gwr <- rules, compiled; gw.yaml; gwd started with `threads`
- * workers and extra environment (NULL-terminated, may be NULL) */
+/* rules.gwr <- rules, compiled; gw.yaml (+ g_yaml); gwd started with
+ * `threads` workers and extra environment (NULL-terminated, may be NULL) */
 static gwt_proc *start_env(int threads, const char *const env[], const char *rules)
 {
 	gwt_write("rules.gwr", rules, strlen(rules));
 	gwt_compile("rules.gwr");
 	g_port = gwt_free_port();
 	gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nadmin: {listen: 'off'}\n"
-	           "threads: %d\n", g_port, threads);
+	           "threads: %d\n%s", g_port, threads, g_yaml ? g_yaml : "");
 	if (!env)
 		return gwt_gwd("gw.yaml", g_port);
 	const char *argv[] = { gwt_bin("gwd"), "-c", gwt_path("gw.yaml"), NULL };
@@ -532,13 +534,23 @@ END_TEST
 
 /* ------------------------------------------------------ size and LRU */
 
+/* the 64 KiB cap set three ways: gateway.yaml's cache.max_size, the
+ * GW_CACHE_MAX_SIZE environment variable, and both (the variable wins) */
+static const struct { const char *yaml, *env; } lru_caps[] = {
+	{ "cache: {max_size: 64k}\n", NULL },
+	{ NULL, "GW_CACHE_MAX_SIZE=64k" },
+	{ "cache:\n  max_size: 16m\n", "GW_CACHE_MAX_SIZE=64k" },
+};
+
 START_TEST(lru_small_cap)
 {
 	origin *o = gwt_origin("a");
 	/* 64 KiB: entries of 7100 bytes (+ ~0.2-0.9 KiB of key, headers and
 	 * bookkeeping) -> 8 fit, 9 do not; entries up to 8 KiB */
-	const char *env[] = { "GW_CACHE_MAX_SIZE=64k", NULL };
-	start_env(1, env, cached_rules(origin_port(o), "60s", NULL));
+	const char *env[] = { lru_caps[_i].env, NULL };
+	g_yaml = lru_caps[_i].yaml;
+	start_env(1, env[0] ? env : NULL, cached_rules(origin_port(o), "60s", NULL));
+	g_yaml = NULL;
 	for (int k = 0; k < 8; k++)
 		expect(gwt_strf("/bytes/7100?k=%d", k), NULL, 200, "MISS");
 	for (int k = 0; k < 8; k++)
@@ -608,7 +620,7 @@ int main(void)
 	tcase_add_test(t, coalescing);
 	tcase_add_test(t, coalescing_unstorable);
 	tcase_add_test(t, survives_reload);
-	tcase_add_test(t, lru_small_cap);
+	tcase_add_loop_test(t, lru_small_cap, 0, (int)(sizeof lru_caps / sizeof lru_caps[0]));
 	tcase_add_test(t, keys);
 	suite_add_tcase(s, t);
 	return gwt_main(s, "gwd gwc");

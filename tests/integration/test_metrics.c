@@ -5,7 +5,7 @@
  * requests sent (per route, upstream and status class), histogram counts,
  * bytes, connections, upstream servers (up, retries), cache hits/misses,
  * rate_limit / conn_limit decisions, table generation and reload results,
- * and counters kept across reloads.
+ * counters kept across reloads, and metrics: {enabled: false}.
  */
 #include <config.h>
 
@@ -667,6 +667,53 @@ START_TEST(thousand_routes)
 }
 END_TEST
 
+/* metrics: {enabled: false}: no GET /metrics (404), while the access log
+ * still gets every field the request path gathers (upstream side,
+ * rate-limit verdicts); with the access log off too, requests still flow */
+START_TEST(metrics_off)
+{
+	origin *o = gwt_origin("a");
+	const char *rules = gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
+	                             "route api { match path ^= \"/api/\"; rate_limit 1r/m burst=1;"
+	                             " proxy a; }\n", origin_port(o));
+	start(rules, 1, "metrics: {enabled: false}\naccess_log: {path: access.log}\n");
+	ck_assert_int_eq(gwt_wait_output(g_gwd, "metrics are off", 2000), 0);
+	gwt_resp *r = gwt_get(gwt_url(g_admin, "/metrics"));
+	ck_assert_int_eq(r->status, 404);
+	ck_assert_int_eq(gwt_get(gwt_url(g_admin, "/status"))->status, 200);
+	ck_assert_int_eq(get("/api/echo")->status, 200);
+	ck_assert_int_eq(get("/api/echo")->status, 429);
+	const char *log = NULL;
+	uint64_t t0 = gwt_now_ms();
+	size_t n = 0;
+	while (gwt_now_ms() - t0 < 3000) {
+		log = gwt_read("access.log", NULL);
+		n = 0;
+		for (const char *p = log; p && *p; p++)
+			n += *p == '\n';
+		if (n >= 2)
+			break;
+		gwt_sleep_ms(20);
+	}
+	ck_assert_uint_eq(n, 2);
+	const char *second = strchr(log, '\n') + 1;
+	ck_assert_ptr_nonnull(strstr(log, gwt_strf("\"upstream\":\"a\",\"upstream_server\":"
+	                                           "\"127.0.0.1:%d\",\"upstream_status\":200,",
+	                                           origin_port(o))));
+	ck_assert_ptr_nonnull(strstr(log, "\"ratelimit\":\"allowed\""));
+	ck_assert_ptr_nonnull(strstr(second, "\"status\":429,"));
+	ck_assert_ptr_nonnull(strstr(second, "\"upstream\":null,"));
+	ck_assert_ptr_nonnull(strstr(second, "\"ratelimit\":\"limited\""));
+	ck_assert_int_eq(gwt_stop(g_gwd, SIGTERM, 5000), 0);
+
+	/* both off */
+	start(rules, 1, "metrics: {enabled: false}\n");
+	ck_assert_int_eq(get("/api/echo")->status, 200);
+	ck_assert_int_eq(get("/api/echo")->status, 429);
+	ck_assert_int_eq(gwt_get(gwt_url(g_admin, "/metrics"))->status, 404);
+}
+END_TEST
+
 START_TEST(admin_token_applies)
 {
 	origin *o = gwt_origin("a");
@@ -705,6 +752,7 @@ int main(void)
 	tcase_add_test(t, reloads_and_counters_survive);
 	tcase_add_test(t, thousand_routes);
 	tcase_add_test(t, admin_token_applies);
+	tcase_add_test(t, metrics_off);
 	suite_add_tcase(s, t);
 	return gwt_main(s, "gwd gwc");
 }

@@ -1,6 +1,7 @@
 /*
  * test_config.c — gateway.yaml: defaults, every key, list vs string for
- * listen, relative paths, and every error with its exact FILE:LINE:COL.
+ * listen, relative paths, the metrics/cache switches, and every error
+ * with its exact FILE:LINE:COL.
  */
 #include <config.h>
 
@@ -97,6 +98,8 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c.drain_timeout_ms, 10000);
 	ck_assert_ptr_null(c.redis_url);
 	ck_assert_uint_eq(c.redis_timeout_ms, 5);
+	ck_assert_int_eq(c.metrics_enabled, 1);
+	ck_assert_uint_eq(c.cache_max_size, 67108864);
 	config_free(&c);
 	ck_assert_ptr_null(c.path);
 	config_free(&c);                /* twice is harmless */
@@ -131,7 +134,11 @@ START_TEST(every_key)
 		"redis:\n"
 		"  url: redis://127.0.0.1:6379/2\n"
 		"  timeout: 20ms\n"
-		"drain_timeout: 2m\n");
+		"drain_timeout: 2m\n"
+		"metrics:\n"
+		"  enabled: false\n"
+		"cache:\n"
+		"  max_size: 16m\n");
 	ck_assert_msg(config_load(p, &c, err, sizeof err) == 0, "%s", err);
 	ck_assert_uint_eq(c.nlisten, 4);
 	ck_assert_str_eq(c.listen[0].host, "127.0.0.1");
@@ -159,6 +166,8 @@ START_TEST(every_key)
 	ck_assert_str_eq(c.redis_url, "redis://127.0.0.1:6379/2");
 	ck_assert_uint_eq(c.redis_timeout_ms, 20);
 	ck_assert_uint_eq(c.drain_timeout_ms, 120000);
+	ck_assert_int_eq(c.metrics_enabled, 0);
+	ck_assert_uint_eq(c.cache_max_size, 16777216);
 	config_free(&c);
 }
 END_TEST
@@ -265,6 +274,31 @@ START_TEST(special_values)
 	p = put("g.yaml", "rules: r.gwb\nadmin: {listen: 'localhost:9000'}\n");
 	ck_assert_msg(config_load(p, &c, err, sizeof err) == 0, "%s", err);
 	config_free(&c);
+
+	/* metrics.enabled takes YAML 1.1's booleans in any case; an empty
+	 * metrics: or cache: keeps the defaults; sizes at both ends */
+	static const struct { const char *yaml; int on; uint64_t cache; } sw[] = {
+		{ "metrics: {enabled: off}\n", 0, 64ull << 20 },
+		{ "metrics: {enabled: No}\n", 0, 64ull << 20 },
+		{ "metrics: {enabled: 'FALSE'}\n", 0, 64ull << 20 },
+		{ "metrics: {enabled: yes}\n", 1, 64ull << 20 },
+		{ "metrics: {enabled: On}\n", 1, 64ull << 20 },
+		{ "metrics: {enabled: True}\n", 1, 64ull << 20 },
+		{ "metrics:\ncache:\n", 1, 64ull << 20 },
+		{ "cache: {max_size: 64k}\n", 1, 65536 },
+		{ "cache: {max_size: 1g}\n", 1, 1ull << 30 },
+		{ "cache: {max_size: 1099511627776}\n", 1, 1ull << 40 },
+	};
+	for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++) {
+		char text[256];
+		snprintf(text, sizeof text, "rules: r.gwb\n%s", sw[i].yaml);
+		p = put("g.yaml", text);
+		ck_assert_msg(config_load(p, &c, err, sizeof err) == 0, "%zu: %s", i, err);
+		ck_assert_msg(c.metrics_enabled == sw[i].on, "%zu", i);
+		ck_assert_msg(c.cache_max_size == sw[i].cache, "%zu: %llu", i,
+		              (unsigned long long)c.cache_max_size);
+		config_free(&c);
+	}
 }
 END_TEST
 
@@ -357,6 +391,21 @@ static const bad_case bad[] = {
 	  "3:12: redis.timeout: bad duration 'fast' (expected e.g. 500ms, 30s, 5m, 1h)" },
 	{ "rules: r.gwb\ndrain_timeout: soon\n",
 	  "2:16: drain_timeout: bad duration 'soon' (expected e.g. 500ms, 30s, 5m, 1h)" },
+	/* metrics, cache */
+	{ "rules: r.gwb\nmetrics: {enabled: 0}\n", "2:20: metrics.enabled: expected true or false, not '0'" },
+	{ "rules: r.gwb\nmetrics: {enabled: [true]}\n",
+	  "2:20: metrics.enabled: expected a single value, not a list" },
+	{ "rules: r.gwb\nmetrics: {enable: true}\n",
+	  "2:11: unknown key 'enable' in metrics (did you mean 'enabled'?)" },
+	{ "rules: r.gwb\nmetrics: true\n", "2:10: metrics: expected a mapping (key: value lines)" },
+	{ "rules: r.gwb\ncache:\n  max_size: 32k\n",
+	  "3:13: cache.max_size: 32k is out of range (65536 to 1099511627776 bytes)" },
+	{ "rules: r.gwb\ncache:\n  max_size: 2t\n",
+	  "3:13: cache.max_size: bad size '2t' (expected a byte count or e.g. 16k, 10m, 1g)" },
+	{ "rules: r.gwb\ncache:\n  max_size: 2048g\n",
+	  "3:13: cache.max_size: 2048g is out of range (65536 to 1099511627776 bytes)" },
+	{ "rules: r.gwb\ncache:\n  max-size: 1m\n",
+	  "3:3: unknown key 'max-size' in cache (did you mean 'max_size'?)" },
 	/* broken YAML: libyaml's problem and its mark */
 	{ "rules: r.gwb\nlisten: [a, b\n",
 	  "3:1: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence" },
