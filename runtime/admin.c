@@ -38,6 +38,7 @@
 #include "admin.h"
 #include "admin_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "srv.h"
 
@@ -230,6 +231,36 @@ static const char *server_state(const adm_view_server *w)
 	return "up";
 }
 
+/* "health" / "health_check" and "breaker" / "circuit_breaker" of a live
+ * server: the state as a string (what the dashboard shows), the details in
+ * an object named after the rules' block. 0 ok, -1 out of memory. */
+static int server_checks_json(json_t *o, const adm_view_server *w)
+{
+	if (json_object_set_new(o, "health", json_string(health_state_name(w->health))) < 0)
+		return -1;
+	if (w->has_hinfo) {
+		const health_info *h = &w->hinfo;
+		if (json_object_set_new(o, "health_check",
+		                        json_pack("{s:I, s:I, s:i, s:s}",
+		                                  "checks", (json_int_t)h->checks,
+		                                  "failures", (json_int_t)h->failures,
+		                                  "last_status", h->last_status,
+		                                  "last_error", h->last_error)) < 0)
+			return -1;
+	}
+	if (w->has_breaker) {
+		const brk_info *b = &w->brk;
+		if (json_object_set_new(o, "breaker", json_string(brk_phase_name(b->phase))) < 0 ||
+		    json_object_set_new(o, "circuit_breaker",
+		                        json_pack("{s:I, s:I, s:I}",
+		                                  "failures", (json_int_t)b->failures,
+		                                  "opened", (json_int_t)b->opened,
+		                                  "retry_in_ms", (json_int_t)b->retry_in_ms)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *view_json(const adm_view *v)
 {
 	json_t *arr = json_array();
@@ -244,7 +275,8 @@ static json_t *view_json(const adm_view *v)
 		    (json_object_set_new(o, "active", json_integer(w->active)) < 0 ||
 		     json_object_set_new(o, "requests", json_integer((json_int_t)w->requests)) < 0 ||
 		     json_object_set_new(o, "failures", json_integer((json_int_t)w->failures)) < 0 ||
-		     json_object_set_new(o, "fails", json_integer(w->fails)) < 0)) {
+		     json_object_set_new(o, "fails", json_integer(w->fails)) < 0 ||
+		     server_checks_json(o, w) < 0)) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -289,11 +321,28 @@ static void cb_list(const adm_view *v, void *ctx)
 	adm_buf_printf(ctx, "%s\n", v->name);
 }
 
+/* /detail: dyups' server lines, plus " health=STATE" for upstreams with
+ * a health_check block and " breaker=STATE" for those with a
+ * circuit_breaker block (plain upstreams keep dyups' exact lines) */
 static void cb_detail(const adm_view *v, void *ctx)
 {
-	adm_buf_printf(ctx, "%s\n", v->name);
-	view_lines(v, ctx);
-	adm_buf_printf(ctx, "\n");
+	adm_buf *b = ctx;
+	adm_buf_printf(b, "%s\n", v->name);
+	for (size_t i = 0; i < v->n; i++) {
+		const adm_view_server *w = &v->v[i];
+		size_t at = b->len;
+		adm_dyups_line(b, &w->s, w->s.drain || (w->live && !w->available));
+		if (b->oom || b->len == at || b->p[b->len - 1] != '\n' ||
+		    (w->health == HEALTH_NONE && !w->has_breaker))
+			continue;
+		b->len--;                          /* the line's '\n' */
+		if (w->health != HEALTH_NONE)
+			adm_buf_printf(b, " health=%s", health_state_name(w->health));
+		if (w->has_breaker)
+			adm_buf_printf(b, " breaker=%s", brk_phase_name(w->brk.phase));
+		adm_buf_printf(b, "\n");
+	}
+	adm_buf_printf(b, "\n");
 }
 
 /* the upstream after a change, as GET /api/upstreams/NAME shows it */
@@ -374,12 +423,22 @@ static void api_put_server(admin_reply *out, const char *name, const char *addr,
 
 /* ------------------------------------------------------ other endpoints */
 
-static int route_counters_note(json_t *o)
+/* a route's counters (metrics.h, summed over the workers, kept by name
+ * across reloads); null when metrics are off (metrics: {enabled: false}) */
+static json_t *route_counters(const char *name)
 {
-	/* the core keeps request counters per worker, not per route; say so
-	 * rather than show zeros */
-	return json_object_set_new(o, "counters",
-	                           json_string("not available: gwd keeps no per-route counters yet"));
+	metrics_route_stats st;
+	if (!metrics_enabled())
+		return json_null();
+	if (metrics_route_stats_get(name, &st) != 0)
+		memset(&st, 0, sizeof st);          /* not registered: never counted */
+	return json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:f}",
+	                 "requests", (json_int_t)st.requests,
+	                 "responses", "1xx", (json_int_t)st.by_class[0],
+	                 "2xx", (json_int_t)st.by_class[1], "3xx", (json_int_t)st.by_class[2],
+	                 "4xx", (json_int_t)st.by_class[3], "5xx", (json_int_t)st.by_class[4],
+	                 "bytes_in", (json_int_t)st.bytes_in, "bytes_out", (json_int_t)st.bytes_out,
+	                 "duration_sum_s", st.duration_sum_s);
 }
 
 static void api_routes(admin_reply *out)
@@ -393,11 +452,13 @@ static void api_routes(admin_reply *out)
 	for (uint32_t i = 0; arr && i < gwb_nroutes(t->t); i++) {
 		const gwb_route *rt = gwb_route_at(t->t, i);
 		const gwb_debug *d = gwb_debug_at(t->t, i);
-		json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I}", "index", (json_int_t)i,
-		                      "name", gwb_str(t->t, rt->name, NULL),
+		const char *name = gwb_str(t->t, rt->name, NULL);
+		json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I, s:o}", "index", (json_int_t)i,
+		                      "name", name,
 		                      "file", d ? gwb_str(t->t, d->file, NULL) : "",
 		                      "line", (json_int_t)(d ? d->line : 0),
-		                      "col", (json_int_t)(d ? d->col : 0));
+		                      "col", (json_int_t)(d ? d->col : 0),
+		                      "counters", route_counters(name));
 		if (json_array_append_new(arr, o) < 0) {
 			json_decref(arr);
 			arr = NULL;
@@ -406,10 +467,6 @@ static void api_routes(admin_reply *out)
 	json_t *j = json_pack("{s:I, s:s, s:o}", "generation", (json_int_t)t->gen,
 	                      "source_sha256", t->hash, "routes", arr);
 	reload_release(t);
-	if (j && route_counters_note(j) < 0) {
-		json_decref(j);
-		j = NULL;
-	}
 	reply_json(out, 200, j);
 }
 

@@ -13,15 +13,19 @@
  *     GET    /upstream/NAME   its servers, one per line:
  *                             "server ADDR weight=W max_fails=F fail_timeout=T backup=0 down=0"
  *     GET    /list            upstream names, one per line
- *     GET    /detail          "NAME\n" + its server lines + "\n", per upstream
+ *     GET    /detail          "NAME\n" + its server lines + "\n", per upstream;
+ *                             lines end with " health=STATE" / " breaker=STATE"
+ *                             for upstreams with those blocks
  *   JSON:
  *     GET    /api/upstreams                     every upstream, with server state
+ *                             (incl. health check and circuit breaker)
  *     GET|PUT|DELETE /api/upstreams/NAME         one upstream; PUT body
  *                             {"servers":[{address, weight, max_fails,
  *                             fail_timeout, backup, drain}]} or the bare array
  *     PUT|DELETE /api/upstreams/NAME/servers/ADDR       add/replace or remove one
  *     POST|DELETE /api/upstreams/NAME/servers/ADDR/drain drain / undrain one
- *     GET    /api/routes      route names with file:line:col
+ *     GET    /api/routes      route names with file:line:col and their
+ *                             counters (metrics_route_stats_get)
  *     POST   /reload          re-read gateway.yaml and the table
  *     GET    /status          version, table, uptime, connections, upstreams,
  *                             reload_history (the last reload attempts)

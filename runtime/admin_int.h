@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "breaker.h"
+#include "health.h"
 #include "upstream.h"
 
 /* defaults of a server given without parameters (nginx's) */
@@ -99,6 +101,15 @@ typedef struct adm_view_server {
 	int active;
 	uint64_t requests, failures;
 	unsigned fails;
+	/* active health checks (health.h): HEALTH_NONE without a health_check
+	 * block; hinfo valid when has_hinfo (the health thread saw it) */
+	health_state health;
+	int has_hinfo;
+	health_info hinfo;
+	/* circuit breaker (breaker.h): brk valid when has_breaker (the
+	 * upstream has a circuit_breaker block) */
+	int has_breaker;
+	brk_info brk;
 } adm_view_server;
 
 typedef struct adm_view {

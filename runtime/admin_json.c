@@ -9,7 +9,8 @@
  * string ("10s", "500ms"). Everything but address is optional (defaults:
  * weight 1, max_fails 1, fail_timeout 10, backup and drain false). Unknown
  * keys are errors, except the runtime keys GET adds (state, active,
- * requests, failures, fails), so a GET answer can be PUT back.
+ * requests, failures, fails, health, health_check, breaker,
+ * circuit_breaker), so a GET answer can be PUT back.
  */
 #include <config.h>   /* <>: autoconf's; "config.h" here is gwd's */
 
@@ -129,7 +130,9 @@ int adm_server_from_json(const json_t *o, const char *addr, const char *where,
 				return -1;
 		} else if (strcmp(key, "state") && strcmp(key, "active") &&
 		           strcmp(key, "requests") && strcmp(key, "failures") &&
-		           strcmp(key, "fails")) {
+		           strcmp(key, "fails") && strcmp(key, "health") &&
+		           strcmp(key, "health_check") && strcmp(key, "breaker") &&
+		           strcmp(key, "circuit_breaker")) {
 			snprintf(err, errlen, "%s: unknown key '%s' (expected address, weight, "
 			         "max_fails, fail_timeout, backup, drain)", where, key);
 			return -1;

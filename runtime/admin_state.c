@@ -720,6 +720,14 @@ static void view_live(ups_upstream *u, void (*fn)(const adm_view *, void *), voi
 		w->requests = atomic_load(&sv->requests);
 		w->failures = atomic_load(&sv->failures);
 		w->fails = atomic_load(&sv->fails);
+		/* health.c's lock is a leaf lock: safe under ours and the snapshot */
+		w->health = health_server_state(u, sv);
+		if (w->health != HEALTH_NONE)
+			w->has_hinfo = health_server_info(v.name, sv->addr, &w->hinfo) == 0;
+		if (o && (o->flags & GWB_UPS_BREAKER)) {
+			w->has_breaker = 1;
+			breaker_info(s->servers[i], now, &w->brk);
+		}
 	}
 	v.n = n;
 	fn(&v, ctx);

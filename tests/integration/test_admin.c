@@ -448,6 +448,31 @@ END_TEST
 
 /* ---------------------------------------------------- other endpoints */
 
+/* the counters of one route in /api/routes */
+static json_t *route_counters_of(json_t *routes, const char *name)
+{
+	for (size_t i = 0; i < json_array_size(routes); i++) {
+		json_t *o = json_array_get(routes, i);
+		if (!strcmp(json_string_value(json_object_get(o, "name")), name))
+			return json_object_get(o, "counters");
+	}
+	ck_abort_msg("no route %s", name);
+	return NULL;
+}
+
+/* an integer member of o; "a.b" looks into the object a */
+static json_int_t jint(json_t *o, const char *key)
+{
+	const char *dot = strchr(key, '.');
+	if (dot) {
+		o = json_object_get(o, gwt_strf("%.*s", (int)(dot - key), key));
+		key = dot + 1;
+	}
+	json_t *v = json_object_get(o, key);
+	ck_assert_msg(json_is_integer(v), "%s is not an integer", key);
+	return json_integer_value(v);
+}
+
 START_TEST(api_routes)
 {
 	at_start();
@@ -458,20 +483,58 @@ START_TEST(api_routes)
 	ck_assert_uint_eq(strlen(json_string_value(json_object_get(j, "source_sha256"))), 64);
 	json_t *routes = json_object_get(j, "routes");
 	ck_assert_uint_eq(json_array_size(routes), 2);
-	/* file: the path gwc was given (the harness gives it absolute) */
+	/* file: the path gwc was given (the harness gives it absolute); no
+	 * request yet: every counter 0 */
 	const char *f = gwt_path("rules.gwr");
+	const char *zero = "\"counters\":{\"requests\":0,\"responses\":{\"1xx\":0,\"2xx\":0,"
+	                   "\"3xx\":0,\"4xx\":0,\"5xx\":0},\"bytes_in\":0,\"bytes_out\":0,"
+	                   "\"duration_sum_s\":0.0}";
 	char *r0 = json_dumps(json_array_get(routes, 0), JSON_COMPACT);
 	char *r1 = json_dumps(json_array_get(routes, 1), JSON_COMPACT);
 	const char *s0 = gwt_strf("%s", r0), *s1 = gwt_strf("%s", r1);
 	free(r0);
 	free(r1);
 	ck_assert_str_eq(s0, gwt_strf(
-		"{\"index\":0,\"name\":\"dynr\",\"file\":\"%s\",\"line\":3,\"col\":1}", f));
+		"{\"index\":0,\"name\":\"dynr\",\"file\":\"%s\",\"line\":3,\"col\":1,%s}", f, zero));
 	ck_assert_str_eq(s1, gwt_strf(
-		"{\"index\":1,\"name\":\"main\",\"file\":\"%s\",\"line\":4,\"col\":1}", f));
-	/* said plainly rather than zeros */
-	ck_assert_str_eq(json_string_value(json_object_get(j, "counters")),
-	                 "not available: gwd keeps no per-route counters yet");
+		"{\"index\":1,\"name\":\"main\",\"file\":\"%s\",\"line\":4,\"col\":1,%s}", f, zero));
+
+	/* per-route counters move by exactly the requests sent: main 3 x 200
+	 * (body "a"), 1 x 404 from the origin; dynr (dynamic, empty) 2 x 503 */
+	for (int i = 0; i < 3; i++)
+		ck_assert_str_eq(at_name("/name"), "a");
+	ck_assert_int_eq(gwt_get(gwt_url(at_port, "/nope"))->status, 404);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(gwt_get(gwt_url(at_port, "/api/name"))->status, 503);
+	r = at_call("GET", "/api/routes", NULL);
+	ck_assert_int_eq(r->status, 200);
+	routes = json_object_get(gwt_json(r), "routes");
+	json_t *m = route_counters_of(routes, "main"), *d = route_counters_of(routes, "dynr");
+	ck_assert_int_eq(jint(m, "requests"), 4);
+	ck_assert_int_eq(jint(m, "responses.2xx"), 3);
+	ck_assert_int_eq(jint(m, "responses.4xx"), 1);
+	ck_assert_int_eq(jint(m, "responses.5xx"), 0);
+	ck_assert_int_gt(jint(m, "bytes_in"), 4 * (json_int_t)strlen("GET /name HTTP/1.1\r\n\r\n"));
+	ck_assert_int_eq(jint(d, "requests"), 2);
+	ck_assert_int_eq(jint(d, "responses.5xx"), 2);
+	ck_assert_int_eq(jint(d, "responses.2xx"), 0);
+	ck_assert(json_is_real(json_object_get(m, "duration_sum_s")));
+	ck_assert_double_lt(json_real_value(json_object_get(m, "duration_sum_s")), 4.0);
+	/* bytes_out: the three bodies "a" and the origin's 404 body */
+	json_int_t out = jint(m, "bytes_out");
+	ck_assert_int_gt(out, 3);
+	ck_assert_int_eq(out - 3, (json_int_t)strlen(gwt_get(gwt_url(at_port, "/nope"))->body));
+
+	/* metrics: {enabled: false}: nothing is counted, and it says so */
+	at_stop();
+	at_start_with(NULL, NULL, "metrics: {enabled: false}\n");
+	ck_assert_str_eq(at_name("/name"), "a");
+	r = at_call("GET", "/api/routes", NULL);
+	ck_assert_int_eq(r->status, 200);
+	routes = json_object_get(gwt_json(r), "routes");
+	ck_assert_uint_eq(json_array_size(routes), 2);
+	ck_assert(json_is_null(route_counters_of(routes, "main")));
+	ck_assert(json_is_null(route_counters_of(routes, "dynr")));
 }
 END_TEST
 

@@ -8,7 +8,8 @@
  * origin on the same port is re-admitted within interval x healthy; a
  * status outside `expect` is a failure (and `expect 500` makes /status/500
  * a success); with no server left the client gets 503 with the JSON
- * body; the verdict shows in the admin API; servers added by the admin API
+ * body; the verdict shows in the admin API (state, and the health and
+ * breaker fields of /api/upstreams, /status and /detail); servers added by the admin API
  * and by a table reload are checked, and removing the health_check block
  * by a reload clears the verdict.
  *
@@ -440,6 +441,159 @@ START_TEST(breaker_counts_connect_errors)
 }
 END_TEST
 
+/* ------------------------------------------------ admin API views */
+
+/* the object of server addr in GET /api/upstreams/ups */
+static json_t *server_obj(const char *ups, const char *addr)
+{
+	gwt_resp *r = gwt_get(gwt_url(g_admin, gwt_strf("/api/upstreams/%s", ups)));
+	ck_assert_int_eq(r->status, 200);
+	json_t *sv = json_object_get(gwt_json(r), "servers");
+	for (size_t i = 0; i < json_array_size(sv); i++) {
+		json_t *s = json_array_get(sv, i);
+		if (!strcmp(json_string_value(json_object_get(s, "address")), addr))
+			return s;
+	}
+	ck_abort_msg("no server %s in upstream %s", addr, ups);
+	return NULL;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	ck_assert_msg(v != NULL, "no string %s", key);
+	return v;
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	ck_assert_msg(json_is_integer(v), "no integer %s", key);
+	return json_integer_value(v);
+}
+
+static const char *compact(json_t *o)
+{
+	char *t = json_dumps(o, JSON_COMPACT);
+	const char *s = gwt_strf("%s", t ? t : "(null)");
+	free(t);
+	return s;
+}
+
+static void wait_health(const char *ups, const char *addr, const char *want)
+{
+	uint64_t t0 = gwt_now_ms();
+	const char *h = "";
+	while (gwt_now_ms() - t0 < 3000) {
+		if (!strcmp(h = jstr(server_obj(ups, addr), "health"), want))
+			return;
+		gwt_sleep_ms(20);
+	}
+	ck_abort_msg("%s in %s: health '%s', want '%s'", addr, ups, h, want);
+}
+
+/* per-server health-check and breaker state in /api/upstreams, /status
+ * and dyups /detail; upstreams without the blocks keep dyups' lines */
+START_TEST(admin_views_show_health_and_breaker)
+{
+	origin *a = gwt_origin("a"), *b = gwt_origin("b"), *c = gwt_origin("c");
+	int pa = origin_port(a), pb = origin_port(b), pc = origin_port(c);
+	start(gwt_strf("upstream p { server 127.0.0.1:%d; }\n"
+	               "upstream u { server 127.0.0.1:%d max_fails=0; server 127.0.0.1:%d max_fails=0;"
+	               " retries 0; health_check { path \"/healthz\"; interval 100ms; healthy 1;"
+	               " unhealthy 2; } circuit_breaker { failures 3; window 10s; cooldown 30s; } }\n"
+	               "route rp { match path ^= \"/p/\"; proxy p; }\n"
+	               "route r { match any; proxy u; }\n", pc, pa, pb), 1);
+	wait_health("u", addr_of(pa), "up");
+	wait_health("u", addr_of(pb), "up");
+	json_t *s = server_obj("u", addr_of(pa));
+	ck_assert_str_eq(jstr(s, "state"), "up");
+	json_t *hc = json_object_get(s, "health_check");
+	ck_assert_int_ge(jint(hc, "checks"), 1);
+	ck_assert_int_eq(jint(hc, "failures"), 0);
+	ck_assert_int_eq(jint(hc, "last_status"), 200);
+	ck_assert_str_eq(jstr(hc, "last_error"), "");
+	ck_assert_str_eq(jstr(s, "breaker"), "closed");
+	ck_assert_str_eq(compact(json_object_get(s, "circuit_breaker")),
+	                 "{\"failures\":0,\"opened\":0,\"retry_in_ms\":0}");
+	/* no blocks: health "none", no details, no breaker */
+	s = server_obj("p", addr_of(pc));
+	ck_assert_str_eq(jstr(s, "health"), "none");
+	ck_assert_ptr_null(json_object_get(s, "health_check"));
+	ck_assert_ptr_null(json_object_get(s, "breaker"));
+	ck_assert_ptr_null(json_object_get(s, "circuit_breaker"));
+
+	/* a's /healthz fails: down after two checks */
+	origin_set_health(a, 503);
+	wait_health("u", addr_of(pa), "down");
+	s = server_obj("u", addr_of(pa));
+	ck_assert_str_eq(jstr(s, "state"), "health_down");
+	hc = json_object_get(s, "health_check");
+	ck_assert_int_ge(jint(hc, "failures"), 2);
+	ck_assert_int_eq(jint(hc, "last_status"), 503);
+	ck_assert_str_eq(jstr(hc, "last_error"), "status 503, expected 200..399");
+	ck_assert_str_eq(jstr(s, "breaker"), "closed");
+	/* b (the only one left) answers three 500s: its breaker opens */
+	for (int i = 0; i < 3; i++) {
+		gwt_resp *r = get("/status/500");
+		ck_assert_int_eq(r->status, 500);
+		ck_assert_str_eq(gwt_hdr(r, "X-Origin-Name"), "b");
+	}
+	uint64_t t_open = gwt_now_ms();
+	s = server_obj("u", addr_of(pb));
+	ck_assert_str_eq(jstr(s, "breaker"), "open");
+	ck_assert_str_eq(jstr(s, "health"), "up");
+	ck_assert_str_eq(jstr(s, "state"), "up");        /* the breaker is not health */
+	json_t *cb = json_object_get(s, "circuit_breaker");
+	ck_assert_int_eq(jint(cb, "opened"), 1);
+	json_int_t retry = jint(cb, "retry_in_ms");
+	ck_assert_int_le(retry, 30000);
+	ck_assert_int_ge(retry, 30000 - (json_int_t)(gwt_now_ms() - t_open) - 1000);
+	assert_503(get("/echo"));
+
+	/* dyups /detail: health= and breaker= after the servers of u only */
+	gwt_resp *r = gwt_get(gwt_url(g_admin, "/detail"));
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_str_eq(r->body, gwt_strf(
+		"p\nserver 127.0.0.1:%d weight=1 max_fails=1 fail_timeout=10 backup=0 down=0\n\n"
+		"u\nserver 127.0.0.1:%d weight=1 max_fails=0 fail_timeout=10 backup=0 down=1"
+		" health=down breaker=closed\n"
+		"server 127.0.0.1:%d weight=1 max_fails=0 fail_timeout=10 backup=0 down=1"
+		" health=up breaker=open\n\n", pc, pa, pb));
+	/* GET /upstream/u keeps dyups' lines (they can be posted back) */
+	r = gwt_get(gwt_url(g_admin, "/upstream/u"));
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_ptr_null(strstr(r->body, "health="));
+
+	/* /status carries the same per-server fields */
+	r = gwt_get(gwt_url(g_admin, "/status"));
+	ck_assert_int_eq(r->status, 200);
+	json_t *ups = json_object_get(gwt_json(r), "upstreams");
+	json_t *u = NULL;
+	for (size_t i = 0; i < json_array_size(ups); i++)
+		if (!strcmp(jstr(json_array_get(ups, i), "name"), "u"))
+			u = json_array_get(ups, i);
+	ck_assert_ptr_nonnull(u);
+	json_t *sv = json_object_get(u, "servers");
+	ck_assert_uint_eq(json_array_size(sv), 2);
+	ck_assert_str_eq(jstr(json_array_get(sv, 0), "health"), "down");
+	ck_assert_str_eq(jstr(json_array_get(sv, 0), "breaker"), "closed");
+	ck_assert_str_eq(jstr(json_array_get(sv, 1), "health"), "up");
+	ck_assert_str_eq(jstr(json_array_get(sv, 1), "breaker"), "open");
+	ck_assert_int_eq(jint(json_object_get(json_array_get(sv, 1), "circuit_breaker"), "opened"), 1);
+
+	/* the servers of a GET answer can be PUT back: the new keys are
+	 * runtime keys */
+	r = gwt_get(gwt_url(g_admin, "/api/upstreams/u"));
+	const char *back = compact(json_object_get(gwt_json(r), "servers"));
+	ck_assert_ptr_nonnull(strstr(back, "\"circuit_breaker\":{"));
+	gwt_req q = { .method = "PUT", .url = gwt_url(g_admin, "/api/upstreams/u"),
+	              .body = back, .body_len = strlen(back), .has_body = 1 };
+	r = gwt_http(&q);
+	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("health");
@@ -449,6 +603,7 @@ int main(void)
 	tcase_add_test(h, expected_status);
 	tcase_add_test(h, health_endpoint_and_admin_view);
 	tcase_add_test(h, new_servers_picked_up);
+	tcase_add_test(h, admin_views_show_health_and_breaker);
 	suite_add_tcase(s, h);
 	TCase *b = tcase_create("circuit breaker");
 	tcase_set_timeout(b, 60);
