@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# ops-bench.sh — what observability costs (issue 5's benchmark). Run from
+# the repository root after the build:
+#
+#   bench/ops-bench.sh
+#   GW_BUILDDIR=/tmp/b BENCH_ARGS="-d 5 -r 3" bench/ops-bench.sh
+#
+# 1. Proxy throughput through the shared harness (/work/shared/bench/
+#    proxy-bench.sh, nginx as the baseline), gwd being the candidate:
+#      on   metrics on (the default) + JSON access log to a file
+#      off  metrics: {enabled: false}, access_log off
+#    on a one-route table (match any; proxy origin, keepalive 64, like the
+#    nginx peer). The harness takes one candidate per invocation, so it runs
+#    once per mode (PAIRS times, alternating on/off). Every invocation has
+#    its own nginx baseline; a mode's figure is the median of its per-round
+#    gwd/nginx ratios, so machine speed drifting between invocations cancels
+#    out:
+#      observability_overhead_pct  (1 - ratio_on / ratio_off) x 100  (target <= 5)
+#    plus each mode's cpu_us/r (gwd's CPU per request, a steadier view of
+#    the same cost) and the access log's size (lines really written).
+# 2. GET /metrics with 1,000 routes over 100 upstreams, every route having
+#    served a request (so every per-route series is in the text): median
+#    time of 20 scrapes with curl, and the size of the exposition.
+#      metrics_scrape_ms_1k_routes
+#
+# Environment:
+#   GW_BUILDDIR    where gwd, gwc and gw-origin are (default: ., then ./build)
+#   PROXY_BENCH    the harness (default /work/shared/bench/proxy-bench.sh)
+#   GWD_THREADS    gwd worker threads (default auto = cores)
+#   BENCH_ARGS     harness flags (default "-d 5 -r 3"; e.g. "--pin -d 5 -r 5")
+#   BASE_PORT      the harness's ports: origin BASE_PORT, nginx +1, gwd +10
+#                  (default 18080; pick another while someone else benchmarks)
+#   PAIRS          on/off invocation pairs (default 1)
+#   SKIP_PROXY=1   only the scrape figure
+#
+# The last lines are machine-readable, one figure per line.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+find_build() {
+	local d
+	for d in "${GW_BUILDDIR:-}" . ./build "$root" "$root/build"; do
+		[ -n "$d" ] && [ -x "$d/gwd" ] && [ -x "$d/gwc" ] && { (cd "$d" && pwd); return 0; }
+	done
+	echo "ops-bench: gwd/gwc not found: build first, or set GW_BUILDDIR" >&2
+	return 1
+}
+
+# dir listen_port origin_port on|off — the candidate's table and config
+# (as bench/gwd-proxy-bench.sh's, plus the observability switches)
+write_gw() {
+	local d=$1 lp=$2 op=$3 mode=$4 obs
+	mkdir -p "$d"
+	cat > "$d/bench.gwr" <<EOF
+upstream origin {
+    server 127.0.0.1:$op;
+    keepalive 64;
+    read_timeout 30s;
+}
+route all {
+    match any;
+    proxy origin;
+}
+EOF
+	"$B/gwc" compile "$d/bench.gwr" -o "$d/bench.gwb" >/dev/null
+	if [ "$mode" = on ]; then
+		obs="metrics: {enabled: true}
+access_log: {path: access.log, format: json}"
+	else
+		obs="metrics: {enabled: false}
+access_log: {path: 'off'}"
+	fi
+	cat > "$d/gateway.yaml" <<EOF
+listen: 127.0.0.1:$lp
+rules: bench.gwb
+threads: ${GWD_THREADS:-auto}
+admin: {listen: 'off'}
+$obs
+error_log: {level: warn}
+limits: {max_connections: 20000}
+EOF
+}
+
+if [ "${1:-}" = "--candidate" ]; then
+	: "${ORIGIN_PORT:?}" "${CANDIDATE_PORT:?}" "${BENCH_DIR:?}"
+	B=$(find_build)
+	write_gw "$BENCH_DIR" "$CANDIDATE_PORT" "$ORIGIN_PORT" "${2:?on or off}"
+	# the harness restarts the candidate every round: keep a count of the
+	# access log lines of the runs before this one
+	if [ -f "$BENCH_DIR/access.log" ]; then
+		wc -l < "$BENCH_DIR/access.log" >> "$BENCH_DIR/access-lines"
+		rm -f "$BENCH_DIR/access.log"
+	fi
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	exec "$B/gwd" -c "$BENCH_DIR/gateway.yaml"
+fi
+
+B=$(find_build)
+export GW_BUILDDIR=$B
+HARNESS=${PROXY_BENCH:-/work/shared/bench/proxy-bench.sh}
+[ -x "$B/gw-origin" ] || { echo "ops-bench: $B/gw-origin not found" >&2; exit 1; }
+work=$(mktemp -d /tmp/ops-bench.XXXXXX)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# median of per-round ratios num/den over harness TSVs (round target rps ...)
+ratio() {   # num den tsv...
+	local a=$1 b=$2
+	shift 2
+	awk -F'\t' -v a="$a" -v b="$b" '
+		FNR > 1 { k = FILENAME "/" $1; rps[k "/" $2] = $3; rounds[k] = 1 }
+		END {
+			n = 0
+			for (r in rounds)
+				if ((r "/" a) in rps && (r "/" b) in rps && rps[r "/" b] > 0)
+					v[n++] = rps[r "/" a] / rps[r "/" b]
+			if (!n) { print "n/a"; exit }
+			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+				if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+			m = n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+			printf "%.3f\n", m
+		}' "$@"
+}
+# median of a column of a target's rows in harness tables (cpu_us/r $8, req/s $2)
+column() {   # target field out...
+	local t=$1 f=$2
+	shift 2
+	awk -v t="$t" -v f="$f" '$1 == t && NF >= 10 && $f + 0 > 0 { v[n++] = $f }
+		END {
+			if (!n) { print "n/a"; exit }
+			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+				if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+			print n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+		}' "$@"
+}
+
+OVERHEAD=n/a R_ON=n/a R_OFF=n/a CPU_ON=n/a CPU_OFF=n/a CPU_OVER=n/a LOGGED=n/a
+if [ -z "${SKIP_PROXY:-}" ]; then
+	if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+		echo "ops-bench: nginx/wrk missing: run $(dirname "$HARNESS")/setup.sh as root" >&2
+		exit 1
+	fi
+	on_tsv=() off_tsv=() on_out=() off_out=()
+	for pair in $(seq "${PAIRS:-1}"); do
+		for mode in on off; do
+			tag="$mode-$pair"
+			echo "== proxy-bench: gwd (observability $mode) vs nginx [$pair/${PAIRS:-1}]" >&2
+			set +e
+			# shellcheck disable=SC2086
+			"$HARNESS" ${BENCH_ARGS:--d 5 -r 3} --peers nginx --keep \
+				--base-port "${BASE_PORT:-18080}" \
+				--candidate "$here/ops-bench.sh --candidate $mode" \
+				--candidate-port $((${BASE_PORT:-18080} + 10)) --candidate-name "gwd-obs-$mode" \
+				--results "$work/$tag.tsv" 2>&1 | tee "$work/$tag.out" >&2
+			rc=${PIPESTATUS[0]}
+			set -e
+			if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
+				echo "ops-bench: the harness failed (exit $rc) for gwd-obs-$mode" >&2
+				exit 1
+			fi
+			[ "$rc" = 3 ] && echo "ops-bench: WARNING: noisy runs for gwd-obs-$mode" >&2
+			if [ "$mode" = on ]; then
+				on_tsv+=("$work/$tag.tsv"); on_out+=("$work/$tag.out")
+				# the kept temp dir: count what the access log really got
+				kept=$(sed -n 's/.*\(\/tmp\/proxy-bench\.[A-Za-z0-9]*\).*/\1/p' "$work/$tag.out" | tail -1)
+				if [ -n "$kept" ] && [ -d "$kept" ]; then
+					n=$(find "$kept" -name access.log -exec cat {} + 2>/dev/null | wc -l)
+					n=$((n + $(find "$kept" -name access-lines -exec cat {} + 2>/dev/null |
+					           awk '{s += $1} END {print s + 0}')))
+					LOGGED=$(( ${LOGGED/n\/a/0} + n ))
+					bad=$(find "$kept" -name access.log -exec head -n 1000 {} + 2>/dev/null |
+					      python3 -c 'import json, sys
+bad = 0
+for l in sys.stdin:
+    try: json.loads(l)
+    except Exception: bad += 1
+print(bad)' 2>/dev/null || echo "?")
+					echo "ops-bench: access log sample: $bad malformed JSON line(s) in the first 1000" >&2
+				fi
+			else
+				off_tsv+=("$work/$tag.tsv"); off_out+=("$work/$tag.out")
+			fi
+			kept=$(sed -n 's/.*\(\/tmp\/proxy-bench\.[A-Za-z0-9]*\).*/\1/p' "$work/$tag.out" | tail -1)
+			case "$kept" in /tmp/proxy-bench.*) rm -rf "$kept" ;; esac
+		done
+	done
+	R_ON=$(ratio gwd-obs-on nginx "${on_tsv[@]}")
+	R_OFF=$(ratio gwd-obs-off nginx "${off_tsv[@]}")
+	OVERHEAD=$(awk -v a="$R_ON" -v b="$R_OFF" \
+		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (1 - a / b) * 100; else print "n/a" }')
+	CPU_ON=$(column gwd-obs-on 8 "${on_out[@]}")
+	CPU_OFF=$(column gwd-obs-off 8 "${off_out[@]}")
+	CPU_OVER=$(awk -v a="$CPU_ON" -v b="$CPU_OFF" \
+		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (a / b - 1) * 100; else print "n/a" }')
+	RPS_ON=$(column gwd-obs-on 2 "${on_out[@]}")
+	RPS_OFF=$(column gwd-obs-off 2 "${off_out[@]}")
+fi
+
+# ------------------------------------------- /metrics with 1,000 routes
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+op=$(free_port) gp=$(free_port) ap=$(free_port)
+"$B/gw-origin" --listen "127.0.0.1:$op" --name bench >"$work/origin.out" 2>&1 &
+pids+=($!)
+mkdir -p "$work/k"
+{
+	for u in $(seq 0 99); do echo "upstream u$u { server 127.0.0.1:$op; }"; done
+	for r in $(seq 0 999); do
+		echo "route r$r { match path ^= \"/r$r/\"; rewrite path strip_prefix \"/r$r\"; proxy u$((r % 100)); }"
+	done
+} > "$work/k/rules.gwr"
+"$B/gwc" compile "$work/k/rules.gwr" -o "$work/k/rules.gwb" >/dev/null
+cat > "$work/k/gateway.yaml" <<EOF
+listen: 127.0.0.1:$gp
+rules: rules.gwb
+threads: ${GWD_THREADS:-auto}
+admin: {listen: '127.0.0.1:$ap'}
+access_log: {path: 'off'}
+error_log: {level: warn}
+EOF
+"$B/gwd" -c "$work/k/gateway.yaml" 2>"$work/k/gwd.err" &
+pids+=($!)
+for _ in $(seq 200); do
+	curl -s -o /dev/null "http://127.0.0.1:$ap/status" && curl -s -o /dev/null "http://127.0.0.1:$op/" && break
+	sleep 0.05
+done
+# one request per route over one keep-alive connection: every route's series
+python3 - "$gp" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+bad = 0
+for r in range(1000):
+    c.request("GET", "/r%d/bytes/%d" % (r, r % 7))
+    resp = c.getresponse()
+    resp.read()
+    bad += resp.status != 200
+if bad:
+    sys.exit("ops-bench: %d of 1000 route requests failed" % bad)
+PY
+curl -s -o "$work/k/metrics.txt" "http://127.0.0.1:$ap/metrics"
+SERIES=$(grep -c '^gw_requests_total{route="r' "$work/k/metrics.txt" || true)
+MBYTES=$(wc -c < "$work/k/metrics.txt")
+MLINES=$(grep -vc '^#' "$work/k/metrics.txt" || true)
+SCRAPE_MS=$(for _ in $(seq 20); do
+	curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$ap/metrics"
+done | sort -n | awk '{v[NR] = $1} END { printf "%.1f\n", (v[10] + v[11]) / 2 * 1000 }')
+
+echo
+if [ -z "${SKIP_PROXY:-}" ]; then
+	echo "# gwd, metrics + JSON access log on:  ${RPS_ON} req/s, ${R_ON} x nginx, cpu ${CPU_ON} us/req," \
+	     "${LOGGED} access log lines written"
+	echo "# gwd, metrics and access log off:    ${RPS_OFF} req/s, ${R_OFF} x nginx, cpu ${CPU_OFF} us/req"
+	echo "# cpu_us/r overhead: ${CPU_OVER} %; target: observability overhead <= 5 %"
+fi
+echo "# /metrics, 1,000 routes x 100 upstreams: $MBYTES bytes, $MLINES samples," \
+     "$SERIES per-route request series; median of 20 scrapes"
+echo "ratio_vs_nginx_obs_on=${R_ON}"
+echo "ratio_vs_nginx_obs_off=${R_OFF}"
+echo "cpu_overhead_pct=${CPU_OVER}"
+echo "observability_overhead_pct=${OVERHEAD}"
+echo "metrics_scrape_ms_1k_routes=${SCRAPE_MS}"
