@@ -108,12 +108,18 @@ static int read_known(const char *path)
 	char *text = malloc(cap);
 	for (size_t r; text && (r = fread(text + len, 1, cap - len - 1, f)) > 0;) {
 		len += r;
-		if (len + 1 == cap && !(text = realloc(text, cap *= 2)))
-			break;
+		if (len + 1 == cap) {
+			char *bigger = realloc(text, cap *= 2);
+			if (!bigger)
+				free(text);
+			text = bigger;
+		}
 	}
 	fclose(f);
-	if (!text)
+	if (!text) {
+		fprintf(stderr, "%s: out of memory\n", path);
 		return -1;
+	}
 	text[len] = '\0';
 	for (char *p = text; *p; p++) {
 		int start = (p == text || !name_char((unsigned char)p[-1]));
@@ -374,6 +380,15 @@ static void check_rule(const yaml_node_t *r, int *nalerts, int *used)
 	}
 }
 
+static void free_all(void)
+{
+	for (size_t i = 0; i < nknown; i++)
+		free(known[i]);
+	free(known);
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+}
+
 /* g_file into doc: 0, or 1 (reported) / 2 (I/O) */
 static int load(void)
 {
@@ -471,6 +486,7 @@ static int workflow(void)
 
 int main(int argc, char **argv)
 {
+	atexit(free_all);
 	if (argc == 3 && !strcmp(argv[1], "workflow")) {
 		g_file = argv[2];
 		int rc = load();
