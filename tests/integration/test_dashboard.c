@@ -17,7 +17,9 @@
  *             rows with their rates, SVG chart paths, upstream server
  *             states, both reloads, the WAF hits) — and, with the token, the
  *             same through #token=...; then a screenshot (a PNG; copied to
- *             $GW_DASH_SCREENSHOT when set: docs/dashboard.png is made so).
+ *             $GW_DASH_SCREENSHOT when set: docs/dashboard.png is made so);
+ *             with metrics: {enabled: false} the page says metrics are off
+ *             and still shows upstreams and reloads from /status.
  *
  * Without chromium the first three run and the program exits 77 (SKIP):
  * the browser test is the point of the program, CI installs chromium.
@@ -50,16 +52,18 @@ static const char *chromium_path(void)
 static int g_port, g_admin;
 static gwt_proc *g_gwd;
 
-/* rules + gateway.yaml (admin on a free port), gwd started */
-static void start(const char *rules, const char *extra_yaml)
+/* rules + gateway.yaml (admin on a free port; admin_extra: more keys of
+ * the admin: mapping, ", k: v"; extra_yaml: more top-level lines), gwd
+ * started */
+static void start(const char *rules, const char *admin_extra, const char *extra_yaml)
 {
 	gwt_write("rules.gwr", rules, strlen(rules));
 	gwt_compile("rules.gwr");
 	g_port = gwt_free_port();
 	g_admin = gwt_free_port();
 	gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nthreads: 2\n"
-	           "admin: {listen: '127.0.0.1:%d'%s}\n", g_port, g_admin,
-	           extra_yaml ? extra_yaml : "");
+	           "admin: {listen: '127.0.0.1:%d'%s}\n%s", g_port, g_admin,
+	           admin_extra ? admin_extra : "", extra_yaml ? extra_yaml : "");
 	g_gwd = gwt_gwd("gw.yaml", g_port);
 	ck_assert_int_eq(gwt_wait_port("127.0.0.1", g_admin, 5000), 0);
 }
@@ -82,7 +86,7 @@ static gwt_resp *admin_req(const char *method, const char *path, const char *tok
 START_TEST(page_is_the_file_and_self_contained)
 {
 	origin *o = gwt_origin("a");
-	start(simple_rules(origin_port(o)), NULL);
+	start(simple_rules(origin_port(o)), NULL, NULL);
 	gwt_resp *r = gwt_get(gwt_url(g_admin, "/"));
 	ck_assert_int_eq(r->status, 200);
 	ck_assert_str_eq(gwt_hdr(r, "Content-Type"), "text/html; charset=utf-8");
@@ -126,7 +130,7 @@ START_TEST(page_public_data_needs_token)
 {
 	origin *o = gwt_origin("a");
 	gwt_writef("admin.token", "  s3cret-token\n");
-	start(simple_rules(origin_port(o)), ", token_file: admin.token");
+	start(simple_rules(origin_port(o)), ", token_file: admin.token", NULL);
 	gwt_resp *r = gwt_get(gwt_url(g_admin, "/"));
 	ck_assert_int_eq(r->status, 200);
 	ck_assert_ptr_nonnull(strstr(r->body, "<svg"));
@@ -167,7 +171,7 @@ START_TEST(status_reload_history)
 {
 	origin *o = gwt_origin("a");
 	uint64_t t0 = (uint64_t)time(NULL) * 1000;
-	start(simple_rules(origin_port(o)), NULL);
+	start(simple_rules(origin_port(o)), NULL, NULL);
 	json_t *st = status_json();
 	ck_assert_uint_eq(json_array_size(json_object_get(st, "reload_history")), 1);
 	json_t *e = hist_at(st, 0);
@@ -419,7 +423,7 @@ START_TEST(chromium_renders_live_numbers)
 {
 	origin *a = gwt_origin("a"), *b = gwt_origin("b");
 	int dead = gwt_free_port();
-	start(dash_rules(origin_port(a), origin_port(b), dead), NULL);
+	start(dash_rules(origin_port(a), origin_port(b), dead), NULL, NULL);
 	ck_assert_int_eq(admin_req("POST", "/reload", NULL)->status, 200);
 	traffic();
 	const char *metrics = warm_up(NULL);
@@ -452,7 +456,7 @@ START_TEST(chromium_with_token_in_fragment)
 	int dead = gwt_free_port();
 	gwt_writef("admin.token", "tok-%d\n", dead);
 	const char *tok = gwt_strf("tok-%d", dead);
-	start(dash_rules(origin_port(a), origin_port(b), dead), ", token_file: admin.token");
+	start(dash_rules(origin_port(a), origin_port(b), dead), ", token_file: admin.token", NULL);
 	ck_assert_int_eq(admin_req("POST", "/reload", tok)->status, 200);
 	traffic();
 	const char *metrics = warm_up(tok);
@@ -466,6 +470,25 @@ START_TEST(chromium_with_token_in_fragment)
 	ck_assert_ptr_nonnull(strstr(dom, "id=\"authbar\" class=\"show\""));
 	ck_assert_ptr_nonnull(strstr(dom, "token needed"));
 	ck_assert_str_eq(attr_of(dom, "id=\"kpi-rps\"", "data-value"), "");
+	ck_assert_int_eq(gwt_stop(g_gwd, SIGTERM, 5000), 0);
+}
+END_TEST
+
+/* metrics: {enabled: false}: GET /metrics is 404; the page says so and
+ * still shows what /status has */
+START_TEST(chromium_metrics_off)
+{
+	origin *a = gwt_origin("a");
+	start(simple_rules(origin_port(a)), NULL, "metrics: {enabled: false}\n");
+	ck_assert_int_eq(gwt_get(gwt_url(g_admin, "/metrics"))->status, 404);
+	ck_assert_int_eq(gwt_get(gwt_url(g_port, "/echo/x"))->status, 200);
+	const char *dom = chromium(gwt_url(g_admin, "/"), "--dump-dom", 4000);
+	ck_assert_msg(strstr(dom, "id=\"live\" class=\"ok\""), "the page did not poll");
+	ck_assert_ptr_nonnull(strstr(dom, "live (metrics are off in gateway.yaml)"));
+	ck_assert_ptr_nonnull(strstr(dom, "metrics are off (gateway.yaml metrics: {enabled: false})"));
+	ck_assert_str_eq(attr_of(dom, "id=\"kpi-rps\"", "data-value"), "");
+	ck_assert_str_eq(attr_of(dom, "data-upstream=\"api\"", "data-state"), "up");
+	ck_assert_ptr_nonnull(strstr(dom, "class=\"reload\" data-generation=\"1\" data-ok=\"1\""));
 	ck_assert_int_eq(gwt_stop(g_gwd, SIGTERM, 5000), 0);
 }
 END_TEST
@@ -485,6 +508,7 @@ int main(void)
 		tcase_set_timeout(c, 240);
 		tcase_add_test(c, chromium_renders_live_numbers);
 		tcase_add_test(c, chromium_with_token_in_fragment);
+		tcase_add_test(c, chromium_metrics_off);
 		suite_add_tcase(s, c);
 	}
 	int rc = gwt_main(s, "gwd gwc");
