@@ -960,6 +960,13 @@ static void relay_pump(gw_upg *g)
 			break;
 	}
 	if (g->n_up != up0 || g->n_down != down0) {
+		/* TLS clients: cfd is one end of MHD's socketpair; MHD moves the
+		 * bytes between it and the TLS connection in MHD_run, and only
+		 * as much as its per-connection buffers hold at a time. What
+		 * GnuTLS has already decrypted raises no event: run MHD again
+		 * whenever the relay moved something */
+		if (g->r->tls)
+			g->r->w->mhd_dirty = 1;
 		g->last_io = gw_tl_now;
 		atomic_fetch_add_explicit(&st_bytes_up, g->n_up - up0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&st_bytes_down, g->n_down - down0, memory_order_relaxed);
@@ -977,6 +984,13 @@ static void relay_pump(gw_upg *g)
 	}
 	if (g->u_eof && !g->down.len && !g->down_shut) {
 		g->down_shut = 1;
+		/* a TLS client's socket is MHD's socketpair, and libmicrohttpd
+		 * 0.9.75 does not pass a half-close on to the TLS connection:
+		 * close (MHD still sends what it has) */
+		if (g->r->tls) {
+			relay_close(g, "upstream closed");
+			return;
+		}
 		shutdown(g->cfd, SHUT_WR);
 	}
 	if (g->up_shut && g->down_shut) {

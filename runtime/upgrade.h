@@ -47,6 +47,15 @@
  * retires the old table, freed when its last request (or relay) is over.
  * A graceful stop lets relays run until the drain timeout, then closes
  * them (no new upgrade is made while draining).
+ *
+ * Known limit: on a TLS listener the client side of the relay is
+ * libmicrohttpd's: it decrypts into a socketpair, with buffers carved from
+ * what is left of the connection's memory pool — in libmicrohttpd 0.9.75
+ * that is nothing (its read buffer holds the rest; measured: 4 bytes per
+ * MHD_run whatever MHD_OPTION_CONNECTION_MEMORY_LIMIT/_INCREMENT say).
+ * wss:// through gwd works (handshake, messages, close) but moves tens of
+ * kB/s: fine for chat-sized traffic, not for bulk. Newer libmicrohttpd
+ * releases free the read buffer before the upgrade.
  */
 #ifndef GWD_UPGRADE_H
 #define GWD_UPGRADE_H
