@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# plugins-bench.sh — what the access plugins cost (issue 4's benchmark).
+# Run from the repository root after the build:
+#
+#   bench/plugins-bench.sh
+#   GW_BUILDDIR=/tmp/b BENCH_ARGS="-d 5 -r 3" bench/plugins-bench.sh
+#
+# Proxy throughput through the shared harness (/work/shared/bench/
+# proxy-bench.sh, peers nginx and openresty), twice, gwd being the candidate:
+#   A  gwd with auth key (X-API-Key, the key every harness request carries)
+#      + rate_limit (1,000,000 r/s: never limiting) + waf sqli xss traversal
+#      on the route — the same gateway work as the openresty peer's Lua
+#      access phase, plus the WAF;
+#   B  the same gwd and route without plugins.
+# Each invocation has its own nginx baseline; the figures are medians of
+# per-round ratios taken inside one invocation, so machine speed drifting
+# between the two invocations cancels out:
+#   plugin_overhead_pct  1 - (A/nginx) / (B/nginx), in %   (target <= 15)
+#   ratio_vs_openresty   A / openresty, same rounds         (target >= 1.5)
+# plus cpu_us/r (proxy CPU per request) of A and B, a steadier view of the
+# same cost when other processes load the machine (req/s then swings by
+# 2x between rounds; CPU per request by a few %):
+#   plugin_overhead_cpu_pct  cpu(A) / cpu(B) - 1, in %
+#   cpu_ratio_vs_openresty   cpu(openresty) / cpu(A): > 1 means gwd is cheaper
+# The WAF engine on its own: waf_mb_s from bench/waf-bench (MB/s of
+# inspected query strings on one core, clean traffic), and the detection /
+# false-positive rates of the labelled corpus (tests/unit/test_waf_corpus).
+#
+# Environment:
+#   GW_BUILDDIR    where gwd, gwc, bench/waf-bench and tests/unit/
+#                  test_waf_corpus are (default: ., then ./build)
+#   PROXY_BENCH    the harness (default /work/shared/bench/proxy-bench.sh)
+#   GWD_THREADS    gwd worker threads (default auto = cores)
+#   BENCH_ARGS     harness flags (default "-d 5 -r 3"; e.g. "--pin -d 5 -r 5")
+#   BASE_PORT      the harness's ports: origin BASE_PORT, peers +1..+3, gwd +10
+#                  (default 18080; pick another while someone else benchmarks)
+#   SKIP_PROXY=1   only the WAF figures
+#
+# The last lines are machine-readable, one figure per line.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+find_build() {
+	local d
+	for d in "${GW_BUILDDIR:-}" . ./build "$root" "$root/build"; do
+		[ -n "$d" ] && [ -x "$d/gwd" ] && [ -x "$d/gwc" ] && { (cd "$d" && pwd); return 0; }
+	done
+	echo "plugins-bench: gwd/gwc not found: build first, or set GW_BUILDDIR" >&2
+	return 1
+}
+
+# dir listen_port origin_port plugins|plain
+write_gw() {
+	local d=$1 lp=$2 op=$3 mode=$4 access=""
+	mkdir -p "$d"
+	if [ "$mode" = plugins ]; then
+		printf 'tenant-1:bench-key-1\n' > "$d/keys.txt"
+		access='    auth key header="X-API-Key" keys=file("keys.txt");
+    rate_limit 1000000r/s burst=1000000 key=client_ip;
+    waf sqli xss traversal;'
+	fi
+	cat > "$d/bench.gwr" <<EOF
+upstream origin {
+    server 127.0.0.1:$op;
+    keepalive 64;
+    read_timeout 30s;
+}
+route all {
+    match any;
+$access
+    proxy origin;
+}
+EOF
+	"$B/gwc" compile "$d/bench.gwr" -o "$d/bench.gwb" >/dev/null
+	cat > "$d/gateway.yaml" <<EOF
+listen: 127.0.0.1:$lp
+rules: bench.gwb
+threads: ${GWD_THREADS:-auto}
+admin: {listen: 'off'}
+access_log: {path: 'off'}
+error_log: {level: warn}
+limits: {max_connections: 20000}
+EOF
+}
+
+if [ "${1:-}" = "--candidate" ]; then
+	: "${ORIGIN_PORT:?}" "${CANDIDATE_PORT:?}" "${BENCH_DIR:?}"
+	B=$(find_build)
+	write_gw "$BENCH_DIR" "$CANDIDATE_PORT" "$ORIGIN_PORT" "${2:?plugins or plain}"
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+	exec "$B/gwd" -c "$BENCH_DIR/gateway.yaml"
+fi
+
+B=$(find_build)
+export GW_BUILDDIR=$B
+HARNESS=${PROXY_BENCH:-/work/shared/bench/proxy-bench.sh}
+work=$(mktemp -d /tmp/plugins-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# median of per-round ratios num/den from a harness TSV (round target rps ...)
+ratio() {   # tsv num den
+	awk -F'\t' -v a="$2" -v b="$3" '
+		NR > 1 { rps[$1 "/" $2] = $3; rounds[$1] = 1 }
+		END {
+			n = 0
+			for (r in rounds)
+				if ((r "/" a) in rps && (r "/" b) in rps && rps[r "/" b] > 0)
+					v[n++] = rps[r "/" a] / rps[r "/" b]
+			if (!n) { print "n/a"; exit }
+			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+				if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+			m = n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+			printf "%.3f\n", m
+		}' "$1"
+}
+# a column of a target's row in the harness table: cpu_us/r is $8, req/s $2
+column() {   # out target field
+	awk -v t="$2" -v f="$3" '$1 == t && NF >= 10 {v = $f} END {print (v == "" ? "n/a" : v)}' "$1"
+}
+
+OVERHEAD=n/a VS_OPENRESTY=n/a OVERHEAD_CPU=n/a CPU_VS_OPENRESTY=n/a
+if [ -z "${SKIP_PROXY:-}" ]; then
+	if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+		setup=$(dirname "$HARNESS")/setup.sh
+		if [ "$(id -u)" = 0 ]; then
+			"$setup" >&2
+		else
+			echo "plugins-bench: nginx/wrk missing: run $setup as root" >&2
+			exit 1
+		fi
+	fi
+	for mode in plugins plain; do
+		echo "== proxy-bench: gwd ($mode) vs nginx, openresty" >&2
+		set +e
+		# shellcheck disable=SC2086
+		"$HARNESS" ${BENCH_ARGS:--d 5 -r 3} --peers nginx,openresty \
+			--base-port "${BASE_PORT:-18080}" \
+			--candidate "$here/plugins-bench.sh --candidate $mode" \
+			--candidate-port $((${BASE_PORT:-18080} + 10)) --candidate-name "gwd-$mode" \
+			--results "$work/$mode.tsv" 2>&1 | tee "$work/$mode.out" >&2
+		rc=${PIPESTATUS[0]}
+		set -e
+		if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
+			echo "plugins-bench: the harness failed (exit $rc) for gwd-$mode" >&2
+			exit 1
+		fi
+		[ "$rc" = 3 ] && echo "plugins-bench: WARNING: noisy runs for gwd-$mode" >&2
+	done
+	A_NG=$(ratio "$work/plugins.tsv" gwd-plugins nginx)
+	B_NG=$(ratio "$work/plain.tsv" gwd-plain nginx)
+	VS_OPENRESTY=$(ratio "$work/plugins.tsv" gwd-plugins openresty)
+	OR_NG=$(ratio "$work/plugins.tsv" openresty nginx)
+	OVERHEAD=$(awk -v a="$A_NG" -v b="$B_NG" \
+		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (1 - a / b) * 100; else print "n/a" }')
+	CPU_A=$(column "$work/plugins.out" gwd-plugins 8)
+	CPU_B=$(column "$work/plain.out" gwd-plain 8)
+	CPU_OR=$(column "$work/plugins.out" openresty 8)
+	RPS_A=$(column "$work/plugins.out" gwd-plugins 2)
+	RPS_B=$(column "$work/plain.out" gwd-plain 2)
+	# the same two questions in CPU per request (steadier on a busy machine)
+	OVERHEAD_CPU=$(awk -v a="$CPU_A" -v b="$CPU_B" \
+		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (a / b - 1) * 100; else print "n/a" }')
+	CPU_VS_OPENRESTY=$(awk -v a="$CPU_A" -v o="$CPU_OR" \
+		'BEGIN { if (a + 0 > 0 && o + 0 > 0) printf "%.3f\n", o / a; else print "n/a" }')
+fi
+
+# the engine alone, and the corpus
+WAF_MB=n/a DET=n/a FP=n/a
+if [ -x "$B/bench/waf-bench" ]; then
+	"$B/bench/waf-bench" 1 > "$work/waf-bench.out" 2>&1 || true
+	cat "$work/waf-bench.out" >&2
+	WAF_MB=$(sed -n 's/^waf_mb_s=//p' "$work/waf-bench.out" | tail -1)
+fi
+if [ -x "$B/tests/unit/test_waf_corpus" ]; then
+	# the corpus files are read relative to the source tree
+	(cd "$root" && "$B/tests/unit/test_waf_corpus") > "$work/corpus.out" 2>&1 || true
+	grep -E '^(  (sqli|xss|traversal|scanner|protocol|overall) |== false)' "$work/corpus.out" >&2 || true
+	DET=$(sed -n 's/^waf_detection_pct=//p' "$work/corpus.out" | tail -1)
+	FP=$(sed -n 's/^waf_fp_pct=//p' "$work/corpus.out" | tail -1)
+fi
+
+echo
+if [ -z "${SKIP_PROXY:-}" ]; then
+	echo "# gwd-plugins (auth key + rate_limit + waf sqli xss traversal): ${RPS_A} req/s," \
+	     "${A_NG} x nginx, cpu ${CPU_A} us/req"
+	echo "# gwd-plain (same route, no plugins):                            ${RPS_B} req/s," \
+	     "${B_NG} x nginx, cpu ${CPU_B} us/req"
+	echo "# openresty (Lua access phase): ${OR_NG} x nginx, cpu ${CPU_OR} us/req"
+	echo "# targets: plugin overhead <= 15 %, >= 1.5 x openresty"
+	echo "# by CPU per request (less sensitive to other load): plugins cost" \
+	     "${OVERHEAD_CPU} % more than plain gwd; openresty's cost / gwd-plugins' = ${CPU_VS_OPENRESTY}"
+	echo "plugin_overhead_cpu_pct=${OVERHEAD_CPU}"
+	echo "cpu_ratio_vs_openresty=${CPU_VS_OPENRESTY}"
+fi
+echo "# waf corpus: targets >= 95 % detection, <= 1 % false positives"
+echo "plugin_overhead_pct=${OVERHEAD:-n/a}"
+echo "ratio_vs_openresty=${VS_OPENRESTY:-n/a}"
+echo "waf_detection_pct=${DET:-n/a}"
+echo "waf_fp_pct=${FP:-n/a}"
+echo "waf_mb_s=${WAF_MB:-n/a}"
