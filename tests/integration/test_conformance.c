@@ -132,8 +132,10 @@ START_TEST(own_errors_are_json_with_request_id)
 	assert_own_error(get("/slow/3000"), 504, "upstream timeout");
 
 	/* 413: Content-Length over limits.max_body_size, and over body_limit */
-	gwt_req q = { .url = gwt_url(g_port, "/echo"), .gen_len = 2 * 1024 * 1024 };
-	assert_own_error(gwt_http(&q), 413, "request body too large");
+	/* (the head alone: a client streaming the body races the early answer) */
+	assert_raw_error(gwt_raw(g_port, "POST /echo HTTP/1.1\r\nHost: a\r\n"
+	                         "Content-Length: 2097152\r\n\r\n", 3000),
+	                 413, "request body too large");
 	gwt_req q2 = { .url = gwt_url(g_port, "/bl/x"), .body = "0123456789AB", .body_len = 12 };
 	assert_own_error(gwt_http(&q2), 413, "request body too large");
 
