@@ -280,8 +280,10 @@ static int waf_directive(gw_req *r, const uint32_t *insn, const wafp_state *st)
 		    (rc = verdict(r, &hit, detect)) != GW_OK)
 			return rc;
 	}
+	if (!limit || !gw_req_content_length(r))
+		return GW_OK;
 	enum waf_body_type bt = body_type(r);
-	if (!limit || bt == WAF_BODY_NONE || !gw_req_content_length(r))
+	if (bt == WAF_BODY_NONE)
 		return GW_OK;
 	waf_input b = { .scratch = t->sc, .body_type = bt };
 	if ((rc = get_body(r, insn, limit, &b)) <= 0)
@@ -316,11 +318,13 @@ static int waf_rule(gw_req *r, const uint32_t *insn, const wafp_state *st)
 		    waf_rule_match(&p, WAF_IN_PATH, code, t->md, name, &hit))
 			return verdict(r, &hit, 0);
 	}
-	enum waf_body_type bt = body_type(r);
 	uint32_t route = gw_req_route(r);
 	size_t limit = route < st->nroutes && st->rule_body[route] != WAFP_UNSET
 	               ? st->rule_body[route] : WAFP_RULE_BODY_DEFAULT;
-	if (!(in_mask & GWB_IN_BODY) || !limit || bt == WAF_BODY_NONE || !gw_req_content_length(r))
+	if (!(in_mask & GWB_IN_BODY) || !limit || !gw_req_content_length(r))
+		return GW_OK;
+	enum waf_body_type bt = body_type(r);
+	if (bt == WAF_BODY_NONE)
 		return GW_OK;
 	waf_input b = { .scratch = t->sc, .body_type = bt };
 	int rc = get_body(r, insn, limit, &b);
