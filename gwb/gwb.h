@@ -63,10 +63,17 @@
  * under one index key (gwb_index_key: host exact / wildcard suffix / any,
  * path exact / prefix / any, method mask) derived by the compiler from the
  * top-level conjunction of its match; routes whose match has no usable
- * conjunct are filed under (any host, prefix ""). The detailed word layout
- * of the index is documented in gwb_index.c next to the code that writes
- * and walks it; the verifier checks every offset, every route number and
- * that each route is filed exactly once.
+ * conjunct are filed under (any host, prefix ""). With each route the
+ * index carries what is left of its match program once the tests its key
+ * implies are dropped (its residual; nothing when the match is exactly the
+ * key), so that a lookup reads the index and nothing else. The detailed
+ * layout is documented in gwb_index.c next to the code that writes and
+ * walks it; the verifier checks every offset, every route number, that
+ * each route is filed exactly once and that each residual is the one its
+ * route's program and key give.
+ *
+ * Version history: 2.0 (byte-granular trie nodes grouped per host key,
+ * residual programs in the index); 1.0 (word-aligned trie nodes).
  *
  * Limits a user can hit are errors from gwc ("too many routes (limit is
  * %u)"), never asserts.
@@ -78,7 +85,7 @@
 #include <stdint.h>
 
 #define GWB_MAGIC          "GWB\x01"
-#define GWB_VERSION_MAJOR  1
+#define GWB_VERSION_MAJOR  2
 #define GWB_VERSION_MINOR  0
 #define GWB_HEADER_SIZE    64
 #define GWB_NONE           0xffffffffu   /* "no such index" */

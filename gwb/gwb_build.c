@@ -723,6 +723,7 @@ int gwb_builder_finish(gwb_builder *b, uint8_t **out, size_t *outlen,
 	gwb_ix_input in = {
 		.keys = b->key.v, .nkeys = (uint32_t)b->key.n,
 		.strdata = b->strdata.v, .stridx = b->stridx.v, .nstr = b_nstr(b),
+		.routes = b->route.v, .code = b->code.v, .ncode = (uint32_t)b->code.n,
 	};
 	uint32_t *ix = NULL, nix = 0;
 	if (gwb_index_build(&in, &ix, &nix, err, errlen) < 0)

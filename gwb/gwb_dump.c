@@ -364,7 +364,7 @@ void gwb_dump(const gwb_table *t, void *file)
 		nw += ix[ix[GWB_IX_WILDOFF] + GWB_IX_SLOT * i + 1] != GWB_NONE;
 	sb_printf(&b, "\nindex: %u exact hosts (%u slots), %u wildcard suffixes (%u slots), any-host group %s, %u trie nodes, %u candidates\n",
 	          nh, ix[GWB_IX_NHOST], nw, ix[GWB_IX_NWILD],
-	          ix[GWB_IX_ANYROOT] != GWB_NONE ? "yes" : "no", ix[GWB_IX_NNODES], ix[GWB_IX_NCAND]);
+	          ix[GWB_IX_ANYGROUP] != GWB_NONE ? "yes" : "no", ix[GWB_IX_NNODES], ix[GWB_IX_NCAND]);
 	fputs(b.p ? b.p : "", f);
 	free(b.p);
 }

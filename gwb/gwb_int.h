@@ -51,9 +51,7 @@ struct gwb_table {
 	const gwb_debug *debug;     uint32_t ndebug;
 
 	pcre2_code **re;            /* nregex compiled patterns */
-	uint32_t *ev;               /* per route: residual pc (| GWB_EV_FLAG), end */
 };
-#define GWB_EV_FLAG 0x80000000u   /* the residual program starts with the flag true */
 
 struct gwb_scratch {
 	pcre2_match_data *md;
@@ -70,6 +68,7 @@ typedef struct gwb_prep {
 	const char *path;           /* never NULL */
 	size_t plen;
 	uint32_t mbit;              /* method bit */
+	uint32_t hhash;             /* gwb_host_hash of the host key */
 } gwb_prep;
 
 /* ------------------------------------------------------------ gwb_ops.c */
@@ -83,35 +82,43 @@ void gwb_prep_init(gwb_prep *p, const gwb_request *rq);
 /* evaluate route r's match program; captures into m only when it matches */
 int gwb_eval_prep(const gwb_table *t, uint32_t r, const gwb_prep *p,
                   gwb_match *m, gwb_scratch *s, gwb_trace_fn trace, void *tctx);
-/* the same for a request known to meet route r's index key: only the
- * tests the key does not imply (see gwb_residuals) */
-int gwb_eval_residual(const gwb_table *t, uint32_t r, const gwb_prep *p,
-                      gwb_match *m, gwb_scratch *s);
-/* computes t->ev after verification; 0 or -1 (out of memory) */
-int gwb_residuals(gwb_table *t);
+/* run a residual program (len words at prog, jumps relative to prog, as
+ * the index carries it) of route r for a request that meets its key */
+int gwb_eval_inline(const gwb_table *t, uint32_t r, const uint8_t *prog, uint32_t len,
+                    int flag, const gwb_prep *p, gwb_match *m, gwb_scratch *s);
 
 /* --------------------------------------------------------- gwb_index.c */
 /*
- * Index word layout constants, see gwb_index.c for the picture.
+ * Index layout constants, see gwb_index.c for the picture.
  */
 #define GWB_IX_HDR        10u     /* header words */
 #define GWB_IX_NHOST      0u
 #define GWB_IX_HOSTOFF    1u
 #define GWB_IX_NWILD      2u
 #define GWB_IX_WILDOFF    3u
-#define GWB_IX_ANYROOT    4u
+#define GWB_IX_ANYGROUP   4u
 #define GWB_IX_NNODES     5u
 #define GWB_IX_NCAND      6u
-#define GWB_IX_ANYMIN     7u
+#define GWB_IX_RESERVED   7u
 #define GWB_IX_WILDLENS   8u      /* and 9 */
-#define GWB_IX_SLOT       4u      /* words per hash slot: hash, root, len, min */
-#define GWB_IX_NODE       4u      /* node header words */
+#define GWB_IX_SLOT       2u      /* words per hash slot: hash, group */
+#define GWB_IXG_HLEN      0x00ffffffu   /* group word 1: host length */
+#define GWB_IXG_WIDE      0x80000000u   /* group word 1: u32 child offsets */
+#define GWB_IXN_KIDS      1u      /* node flags */
+#define GWB_IXN_PRE       2u
+#define GWB_IXN_EX        4u
 #define GWB_CAND_ROUTE    0x000fffffu
 #define GWB_CAND_MSHIFT   20
 #define GWB_CAND_EXACT    (1u << 30)
+#define GWB_CAND_LAST     (1u << 31)
+#define GWB_RES_LEN       0x0fffffffu   /* residual word: length */
+#define GWB_RES_FLAG      (1u << 31)    /* residual word: flag starts true */
 
 /* host hash over the lowercased bytes (gwb_index.c) */
 uint32_t gwb_host_hash(const char *s, size_t n);
+/* p->hlen (gwb_host_key) and p->hhash (gwb_host_hash of the key), in
+ * one pass over the host */
+void gwb_prep_host(gwb_prep *p, const char *h, size_t n);
 
 typedef struct gwb_ix_input {
 	const gwb_index_key *keys;
@@ -119,15 +126,38 @@ typedef struct gwb_ix_input {
 	const char *strdata;         /* builder's strings */
 	const uint32_t *stridx;      /* off, len pairs */
 	uint32_t nstr;
+	const gwb_route *routes;     /* nkeys of them: their match programs */
+	const uint32_t *code;
+	uint32_t ncode;
 } gwb_ix_input;
+
+/* a route's index key as the index files it (bytes, not string numbers) */
+typedef struct gwb_ixkey {
+	int hk;                      /* enum gwb_hostkind */
+	const char *host;
+	size_t hl;
+	int pk;                      /* enum gwb_pathkind; a prefix "" is ANY */
+	const char *path;
+	size_t pl;
+	uint32_t methods;
+} gwb_ixkey;
+/* The residual of match program [pc, end) for a request known to meet
+ * key k: the tests at its head that k implies (and the JFs after them)
+ * need not run. Returns the first pc that must, *flag the flag to start
+ * with (1 when something was skipped). The builder stores the residual
+ * with each candidate; the verifier derives it again and compares. */
+uint32_t gwb_residual(const uint32_t *code, uint32_t pc, uint32_t end,
+                      const uint32_t *stridx, const char *strdata, uint32_t nstr,
+                      const gwb_ixkey *k, int *flag);
 /* builds the INDEX words (malloc'ed). 0 or -1 with err. */
 int gwb_index_build(const gwb_ix_input *in, uint32_t **words, uint32_t *nwords,
                     char *err, size_t errlen);
 /* structural check of a loaded table's index. 0 or -1 with err. */
 int gwb_index_verify(const gwb_table *t, char *err, size_t errlen);
-/* the lookup: lowest matching route or GWB_NONE; m filled for the winner */
-uint32_t gwb_index_lookup(const gwb_table *t, const gwb_prep *p, gwb_match *m,
-                          gwb_scratch *s);
+/* the lookup (gwb_match_request): lowest matching route or GWB_NONE;
+ * m filled for the winner */
+uint32_t gwb_index_match(const gwb_table *t, const gwb_request *rq, gwb_match *m,
+                         gwb_scratch *s);
 /* for gwb_dump: calls fn for every filed route with the key it is filed
  * under (path as reconstructed bytes) */
 typedef void (*gwb_ix_visit_fn)(void *ctx, uint32_t route, int host_kind,

@@ -155,11 +155,6 @@ static gwb_table *load(const uint8_t *p, size_t n, void *map, void *copy,
 		gwb_free(t);            /* frees regexes compiled so far, not p */
 		return NULL;
 	}
-	if (gwb_residuals(t) < 0) {
-		gwb_errf(err, errlen, "out of memory");
-		gwb_free(t);
-		return NULL;
-	}
 	t->map = map;
 	t->copy = copy;
 	return t;
@@ -232,7 +227,6 @@ void gwb_free(gwb_table *t)
 			pcre2_code_free(t->re[i]);
 		free(t->re);
 	}
-	free(t->ev);
 	if (t->map)
 		munmap(t->map, t->size);
 	free(t->copy);

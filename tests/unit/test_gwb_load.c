@@ -338,12 +338,20 @@ START_TEST(header_errors)
 	p[0] = 'X';
 	tu_load_fail(p, n, "bad magic (not a gw table)");
 	p[0] = 'G';
-	p[4] = 2;
-	tu_load_fail(p, n, "unsupported format version 2.0 (this gw reads 1.x)");
-	p[4] = 1;
-	p[6] = 1;
-	tu_load_fail(p, n, "format version 1.1 is newer than this gw (1.0)");
-	p[6] = 0;
+	p[4] = GWB_VERSION_MAJOR + 1;
+	snprintf(want, sizeof want, "unsupported format version %d.%d (this gw reads %d.x)",
+	         GWB_VERSION_MAJOR + 1, GWB_VERSION_MINOR, GWB_VERSION_MAJOR);
+	tu_load_fail(p, n, want);
+	p[4] = GWB_VERSION_MAJOR - 1;           /* an older major: a different layout */
+	snprintf(want, sizeof want, "unsupported format version %d.%d (this gw reads %d.x)",
+	         GWB_VERSION_MAJOR - 1, GWB_VERSION_MINOR, GWB_VERSION_MAJOR);
+	tu_load_fail(p, n, want);
+	p[4] = GWB_VERSION_MAJOR;
+	p[6] = GWB_VERSION_MINOR + 1;
+	snprintf(want, sizeof want, "format version %d.%d is newer than this gw (%d.%d)",
+	         GWB_VERSION_MAJOR, GWB_VERSION_MINOR + 1, GWB_VERSION_MAJOR, GWB_VERSION_MINOR);
+	tu_load_fail(p, n, want);
+	p[6] = GWB_VERSION_MINOR;
 	tu_put32(p, 8, (uint32_t)n + 8);
 	snprintf(want, sizeof want, "file size mismatch (header says %zu bytes, got %zu)", n + 8, n);
 	tu_load_fail(p, n, want);
@@ -399,7 +407,7 @@ END_TEST
 
 /* route 0: HOST_EQ "a"(0) JF ->6 (2) PATH_EQ "/x"(4) END(6); rewrite
  * STRIP_PREFIX "/p" (7); content RESPOND (9) */
-enum { V_OK, V_TWO, V_CACHE_ONLY, V_CACHE_AFTER };
+enum { V_OK, V_TWO, V_CACHE_ONLY, V_CACHE_AFTER, V_JMP_END };
 static uint8_t *vtable(size_t *n, int mode)
 {
 	gwb_builder *b = gwb_builder_new();
@@ -407,7 +415,7 @@ static uint8_t *vtable(size_t *n, int mode)
 	gwb_b_route_begin(b, tu_str(b, "r"), tu_str(b, "t.gwr"), 1, 1);
 	a[0] = tu_str(b, "a");
 	gwb_b_emit(b, GWB_OP_HOST_EQ, a);
-	a[0] = 6;
+	a[0] = mode == V_JMP_END ? 7 : 6;
 	gwb_b_emit(b, GWB_OP_JF, a);
 	a[0] = tu_str(b, "/x");
 	gwb_b_emit(b, GWB_OP_PATH_EQ, a);
@@ -444,9 +452,15 @@ START_TEST(verify_program_rules)
 	memcpy(q, p, n);
 	tu_patch_code(q, n, 3, 5);
 	tu_load_fail(q, n, "route 0: jump at 2 lands inside an instruction");
+	size_t nj;
+	uint8_t *je = vtable(&nj, V_JMP_END);   /* to the program end: allowed */
+	gwb_free(tu_load(je, nj));
+	free(je);
+	/* the index carries a copy of the program (its residual): a program
+	 * changed behind its back no longer agrees with it */
 	memcpy(q, p, n);
-	tu_patch_code(q, n, 3, 7);              /* program end: allowed */
-	gwb_free(tu_load(q, n));
+	tu_patch_code(q, n, 3, 7);
+	tu_load_fail(q, n, "index: route 0: wrong residual program");
 	memcpy(q, p, n);
 	tu_patch_code(q, n, 3, 8);
 	tu_load_fail(q, n, "route 0: jump at 2 leaves its program");

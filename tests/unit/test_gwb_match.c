@@ -168,6 +168,175 @@ START_TEST(methods)
 	ck_assert_uint_eq(gwb_method_bit("TRACE", 5), GWB_M_TRACE);
 	ck_assert_uint_eq(gwb_method_bit("GETX", 4), GWB_M_OTHER);
 	ck_assert_uint_eq(gwb_method_bit("GE", 2), GWB_M_OTHER);
+	/* every name, and what is near them: the bytes are read as one word */
+	static const struct { const char *m; size_t n; uint32_t bit; } mb[] = {
+		{ "GET", 3, GWB_M_GET }, { "HEAD", 4, GWB_M_HEAD }, { "POST", 4, GWB_M_POST },
+		{ "PUT", 3, GWB_M_PUT }, { "DELETE", 6, GWB_M_DELETE }, { "PATCH", 5, GWB_M_PATCH },
+		{ "OPTIONS", 7, GWB_M_OPTIONS }, { "CONNECT", 7, GWB_M_CONNECT },
+		{ "TRACE", 5, GWB_M_TRACE }, { "GET", 2, GWB_M_OTHER }, { "GET\0", 4, GWB_M_OTHER },
+		{ "\0", 1, GWB_M_OTHER }, { "", 0, GWB_M_OTHER }, { "OPTIONSX", 8, GWB_M_OTHER },
+		{ "Get", 3, GWB_M_OTHER }, { "PUTS", 4, GWB_M_OTHER }, { "G", 1, GWB_M_OTHER },
+		{ "CONNECTED", 9, GWB_M_OTHER }, { "DELETE", 5, GWB_M_OTHER },
+	};
+	for (size_t i = 0; i < sizeof mb / sizeof mb[0]; i++) {
+		/* from the end of a buffer, so reading past the name would show
+		 * under ASan */
+		char *c = malloc(mb[i].n ? mb[i].n : 1);
+		memcpy(c, mb[i].m, mb[i].n);
+		ck_assert_msg(gwb_method_bit(c, mb[i].n) == mb[i].bit, "method %zu", i);
+		free(c);
+	}
+	unload();
+}
+END_TEST
+
+/* A request whose strings sit at the end of their own allocations, so
+ * that reading past them shows under ASan. */
+typedef struct heapreq {
+	tu_req r;
+	char *host, *path;
+} heapreq;
+
+static void hr_init(heapreq *h, const char *method, const char *host, size_t hl,
+                    const char *path, size_t pl)
+{
+	h->host = malloc(hl ? hl : 1);
+	h->path = malloc(pl ? pl : 1);
+	memcpy(h->host, host, hl);
+	memcpy(h->path, path, pl);
+	tu_req_init(&h->r, method, "", "", "", "");
+	h->r.rq.host = h->host;
+	h->r.rq.host_len = hl;
+	h->r.rq.path = h->path;
+	h->r.rq.path_len = pl;
+}
+
+static uint32_t hr_match(const char *host, size_t hl, const char *path, size_t pl)
+{
+	heapreq h;
+	gwb_match m;
+	hr_init(&h, "GET", host, hl, path, pl);
+	uint32_t got = M(&h.r, &m);
+	free(h.host);
+	free(h.path);
+	return got;
+}
+
+/* one route whose key is (host or any, path of given bytes) */
+static void raw_route(gwb_builder *b, const char *host, const char *path, size_t pl, int exact)
+{
+	uint32_t a[3];
+	static uint32_t line = 1;
+	gwb_b_route_begin(b, tu_str(b, "raw"), tu_str(b, "raw.gwr"), line++, 1);
+	uint32_t ps = gwb_b_str(b, path, pl), j = GWB_NONE;
+	if (host) {
+		a[0] = tu_str(b, host);
+		gwb_b_emit(b, GWB_OP_HOST_EQ, a);
+		a[0] = 0;
+		j = gwb_b_emit(b, GWB_OP_JF, a);
+	}
+	a[0] = ps;
+	gwb_b_emit(b, exact ? GWB_OP_PATH_EQ : GWB_OP_PATH_PREFIX, a);
+	if (j != GWB_NONE)
+		gwb_b_patch(b, j + 1, gwb_b_pc(b));
+	gwb_b_emit(b, GWB_OP_END, NULL);
+	gwb_b_match_done(b);
+	gwb_b_phase(b, GWB_PH_CONTENT);
+	a[0] = 204;
+	a[1] = a[2] = 0;
+	gwb_b_emit(b, GWB_OP_RESPOND, a);
+	gwb_index_key k = { host ? GWB_HOST_EXACT : GWB_HOST_ANY,
+	                    exact ? GWB_PATH_EXACT : GWB_PATH_PREFIX, GWB_M_ALL,
+	                    host ? tu_str(b, host) : 0, ps, 1 };
+	gwb_b_route_key(b, &k);
+	gwb_b_route_end(b);
+}
+
+/* the shapes of the index that small tables never take: labels longer
+ * than a node says (cut), a node with all 256 children, a group larger
+ * than 16-bit offsets reach, paths with NUL bytes; and hosts of every
+ * length around the word size, with and without a port */
+START_TEST(index_shapes)
+{
+	char p[1200];
+	gwb_builder *b = gwb_builder_new();
+	memset(p, 'a', sizeof p);
+	p[0] = '/';
+	raw_route(b, NULL, p, 600, 0);                 /* 0: one 600-byte label */
+	p[300] = 'b';
+	raw_route(b, NULL, p, 520, 1);                 /* 1: splits it at 300 */
+	p[300] = 'a';
+	raw_route(b, NULL, p, 256, 1);                 /* 2: ends inside the cut */
+	for (int c = 0; c < 256; c++) {                /* 3..258: "/x" + every byte */
+		char q[3] = { '/', 'x', (char)c };
+		raw_route(b, NULL, q, 3, 0);
+	}
+	load_built(b);
+	ck_assert_uint_eq(hr_match("h", 1, p, 600), 0);
+	ck_assert_uint_eq(hr_match("h", 1, p, 1200), 0);
+	ck_assert_uint_eq(hr_match("h", 1, p, 599), GWB_NONE);
+	ck_assert_uint_eq(hr_match("h", 1, p, 256), 2);
+	ck_assert_uint_eq(hr_match("h", 1, p, 255), GWB_NONE);
+	ck_assert_uint_eq(hr_match("h", 1, p, 257), GWB_NONE);
+	p[300] = 'b';
+	ck_assert_uint_eq(hr_match("h", 1, p, 520), 1);
+	ck_assert_uint_eq(hr_match("h", 1, p, 521), GWB_NONE);
+	ck_assert_uint_eq(hr_match("h", 1, p, 600), GWB_NONE);
+	p[300] = 'a';
+	p[599] = 'z';
+	ck_assert_uint_eq(hr_match("h", 1, p, 600), GWB_NONE);
+	p[599] = 'a';
+	for (int c = 0; c < 256; c++) {
+		char q[4] = { '/', 'x', (char)c, 'y' };
+		ck_assert_uint_eq(hr_match("h", 1, q, 3), 3 + (uint32_t)c);
+		ck_assert_uint_eq(hr_match("h", 1, q, 4), 3 + (uint32_t)c);
+	}
+	ck_assert_uint_eq(hr_match("h", 1, "/x", 2), GWB_NONE);
+	unload();
+
+	/* one host with ~80 KiB of paths: a group with 32-bit offsets */
+	b = gwb_builder_new();
+	for (int i = 0; i < 700; i++) {
+		snprintf(p, sizeof p, "/%03d/%0100d/", i, i);
+		raw_route(b, "big.example", p, strlen(p), i % 2);
+	}
+	raw_route(b, "other.example", "/", 1, 0);
+	load_built(b);
+	for (int i = 0; i < 700; i += 7) {
+		snprintf(p, sizeof p, "/%03d/%0100d/", i, i);
+		size_t l = strlen(p);
+		ck_assert_uint_eq(hr_match("big.example", 11, p, l), (uint32_t)i);
+		ck_assert_uint_eq(hr_match("BIG.example:8", 13, p, l), (uint32_t)i);
+		p[l] = 'x';
+		ck_assert_uint_eq(hr_match("big.example", 11, p, l + 1), i % 2 ? GWB_NONE : (uint32_t)i);
+		ck_assert_uint_eq(hr_match("big.example", 11, p, l - 1), GWB_NONE);
+	}
+	ck_assert_uint_eq(hr_match("other.example", 13, "/a", 2), 700);
+	unload();
+
+	/* hosts of 1..40 bytes: the host is read a word at a time */
+	b = gwb_builder_new();
+	char h[64];
+	for (int l = 1; l <= 40; l++) {
+		for (int i = 0; i < l; i++)
+			h[i] = (char)('a' + (i * 7 + l) % 26);
+		h[l] = 0;
+		raw_route(b, h, "/", 1, 0);
+	}
+	load_built(b);
+	for (int l = 1; l <= 40; l++) {
+		for (int i = 0; i < l; i++)
+			h[i] = (char)('a' + (i * 7 + l) % 26);
+		ck_assert_uint_eq(hr_match(h, (size_t)l, "/", 1), (uint32_t)l - 1);
+		memcpy(h + l, ":8080", 5);
+		ck_assert_uint_eq(hr_match(h, (size_t)l + 5, "/", 1), (uint32_t)l - 1);
+		ck_assert_uint_eq(hr_match(h, (size_t)l + 1, "/", 1), (uint32_t)l - 1);
+		h[l] = 'q';
+		ck_assert_uint_eq(hr_match(h, (size_t)l + 1, "/", 1), GWB_NONE);
+		h[0] = (char)(h[0] - 32);                  /* uppercase */
+		ck_assert_uint_eq(hr_match(h, (size_t)l, "/", 1), (uint32_t)l - 1);
+		ck_assert_uint_eq(hr_match(h, (size_t)l - 1, "/", 1), GWB_NONE);
+	}
 	unload();
 }
 END_TEST
@@ -540,6 +709,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, first_match_across_groups);
 	tcase_add_test(tc, trace);
 	tcase_add_test(tc, regex_narrowing);
+	tcase_add_test(tc, index_shapes);
 	tcase_add_test(tc, random_self_check);
 	suite_add_tcase(s, tc);
 	return s;

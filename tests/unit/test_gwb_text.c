@@ -264,9 +264,9 @@ START_TEST(ops_table)
 END_TEST
 
 static const char dump_want[] =
-"gwb 1.0  1416 bytes  checksum %08x\n"
+"gwb 2.0  1384 bytes  checksum %08x\n"
 "source_hash 0000000000000000000000000000000000000000000000000000000000000000\n"
-"strings 20  regexes 1  cidr_sets 1  upstreams 1  servers 2  routes 3  code 47 words  index 66 words\n"
+"strings 20  regexes 1  cidr_sets 1  upstreams 1  servers 2  routes 3  code 47 words  index 57 words\n"
 "\n"
 "upstream 0 \"users\"\n"
 "  balance hash(header \"X-User\")  keepalive 8  connect_timeout 1000ms  read_timeout 5000ms\n"
