@@ -69,16 +69,24 @@ static const char *const sens_e[] = {
 	"/etc/hostname", "/etc/sudoers", "/etc/crontab", "/etc/fstab", "/etc/mysql/",
 	"/etc/apache2/", "/etc/httpd/", "/etc/nginx/", "/etc/ssh/", "/etc/security/", NULL};
 static const char *const sens_p[] = {
-	"/proc/self/", "/proc/version", "/proc/cpuinfo", "/proc/mounts", "/proc/net/", NULL};
+	"/proc/self/", "/proc/version", "/proc/cpuinfo", "/proc/mounts", "/proc/net/",
+	"/program files/", NULL};
 static const char *const sens_v[] = {
 	"/var/log/apache", "/var/log/nginx", "/var/log/httpd", "/var/log/auth.log", NULL};
 static const char *const sens_dot[] = {
-	"/.ssh/", "/.bash_history", "/.aws/credentials", "/.htpasswd", NULL};
+	"/.ssh/", "/.bash", "/.aws/credentials", "/.htpasswd", "/.cshrc", "/.profile",
+	"/.forward", "/.logout", "/.netrc", NULL};
+static const char *const sens_a[] = {
+	"/apache/logs/", "/apache2/logs/", "/appserv/", NULL};
+static const char *const sens_l[] = {
+	"/logs/access_log", "/logs/access.log", "/logs/error_log", "/logs/error.log",
+	"/logs/pure-ftpd.log", NULL};
 static const char *const sens_w[] = {
 	"/windows/win.ini", "/windows/system.ini", "/windows/system32/", "/winnt/",
 	"/web-inf/web.xml", NULL};
 static const char *const sens_misc[] = {
-	"/boot.ini", "/inetpub/", "/usr/local/apache", "/system32/config/sam", "/repair/sam", NULL};
+	"/boot.ini", "/boot/grub/", "/inetpub/", "/inetsrv/", "/usr/local/apache", "/system32/",
+	"/repair/sam", "/bin/sh", "/bin/bash", "/bin/cat", "/bin/id", "/bin/php.ini", NULL};
 
 static const char *const *sensitive_for(unsigned char c)
 {
@@ -88,6 +96,8 @@ static const char *const *sensitive_for(unsigned char c)
 	case 'v': return sens_v;
 	case '.': return sens_dot;
 	case 'w': return sens_w;
+	case 'a': return sens_a;
+	case 'l': return sens_l;
 	case 'b': case 'i': case 'u': case 's': case 'r': return sens_misc;
 	default: return NULL;
 	}
@@ -115,6 +125,19 @@ static const char *sensitive_at(const unsigned char *s, size_t n, size_t i, int 
 	for (int k = 0; list && list[k]; k++)
 		if (path_match(s, n, i, list[k] + noslash))
 			return "traversal-sensitive-file";
+	/* Any other file under /etc (LFI lists walk hundreds: ftp, php, mail,
+	 * syslog configs) when the path is the value itself, maybe behind
+	 * ../ or a drive: "/etc/vsftpd.conf", "../../etc/motd". Not in the
+	 * middle of a path ("/v1/etc/config" is a route). */
+	if (f < n && s[f] == 'e' && path_match(s, n, i, "/etc/" + noslash) && f + 4 < n &&
+	    is_alnum(s[f + 4])) {
+		size_t k = 0;
+		while (k < i && (s[k] == '.' || is_sep(s[k]) || s[k] == ' ' || s[k] == '\n' ||
+				 s[k] == '"' || s[k] == '\''))
+			k++;
+		if (k == i)
+			return "traversal-sensitive-file";
+	}
 	return NULL;
 }
 
@@ -242,7 +265,16 @@ static const char *const scanner_uas[] = {
 	"commix", "xsstrike", "jaeles", "sqlninja", "bsqlbf", "pangolin", "paros",
 	"webinspect", "morfeus", "zmeu", "feroxbuster", "dirb", "jorgee", "appscan",
 	"burpcollaborator", "sqlsus", "webshag",
-	"masscan-ng", "nmap scripting engine", "interactsh", "wapiti", NULL
+	"masscan-ng", "nmap scripting engine", "interactsh", "wapiti",
+	/* the rest of coreruleset's scanners-user-agents.data */
+	"useragent", "user-agent", "betabot", "bewica-security-scan", "bfac", "detectify",
+	"fuzz faster", "whatwaf", "hexometer", "jbrofuzz", "libwhisker", "mozlila",
+	"mozilla/5.g", "netlab360", "nettacker", "securityagent", "sitelockspider",
+	"sysscan", "tsunamisecurityscanner", "webbandit", "wprecon", "l9explore", "l9tcpid",
+	"vega", "appspider", "ironwasp", "qualysguard", "n-stalker", "cmsmap", "xsser",
+	"joomscan", "droopescan", "ghauri", "wpprobe", "sstimap", "(hydra)", "tplmap",
+	"dotdotpwn", "shortscan", "kadimus", "lfisuite", "panoptic", "lfimap", "graphw00f",
+	"graphql-cop", "jsql", "noseyparker", "trufflehog", "yeswehack-hunter", "tinja", NULL
 };
 
 const char *waf_scanner_ua(const char *str, size_t n, size_t *pos)

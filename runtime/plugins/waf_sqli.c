@@ -812,6 +812,30 @@ static int same_text(const unsigned char *src, const stok *a, const stok *b)
 	return a->len == b->len && !memcmp(src + a->pos, src + b->pos, a->len);
 }
 
+/* is the word token t one of the words in list (NULL-terminated)? */
+static int word_in(const unsigned char *src, const stok *t, const char *const *list)
+{
+	for (int k = 0; list[k]; k++)
+		if (strlen(list[k]) == t->len && !memcmp(src + t->pos, list[k], t->len))
+			return 1;
+	return 0;
+}
+
+/* SQL Server's declared types: "declare @s varchar(200)" */
+static const char *const sql_types[] = {
+	"varchar", "nvarchar", "char", "nchar", "int", "bigint", "sysname", "table",
+	"cursor", "varbinary", "binary", "text", "ntext", NULL
+};
+
+/* a FROM within the next few tokens: the statement a sub-select needs */
+static int from_within(const stok *T, int n, int j, int span)
+{
+	for (int k = j; k < n && k < j + span; k++)
+		if (is_kw(T, n, k, 'k', K_FROM))
+			return 1;
+	return 0;
+}
+
 static int rules_anywhere(const unsigned char *src, const stok *T, int n, int final, verdict *v)
 {
 	for (int i = 0; i < n; i++) {
@@ -829,7 +853,10 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			break;
 		}
 		case ';':
-			if (i + 1 < n && stacked_shape(T, n, i + 1, final)) {
+			/* ;if(1=1) select ... : a conditional statement of T-SQL */
+			if ((i + 1 < n && stacked_shape(T, n, i + 1, final)) ||
+			    (is_t(T, n, i + 1, 'f') && T[i + 1].id == K_IF && is_t(T, n, i + 2, '(') &&
+			     i + 4 < n && cmp_ok(T, n, i + 4, 0) == 3)) {
 				v->rule = "sqli-stacked";
 				v->pos = t->pos;
 				return 1;
@@ -848,6 +875,23 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			}
 			if (t->id == K_SELECT && is_t(T, n, i + 1, 'v') && (T[i + 1].fl & F_SYS)) {
 				v->rule = "sqli-sysvar";
+				v->pos = t->pos;
+				return 1;
+			}
+			/* select 1,2,3 from : the column probe of a union, also
+			 * sent on its own */
+			if (t->id == K_SELECT && is_t(T, n, i + 1, 'n') && is_t(T, n, i + 2, ',') &&
+			    is_t(T, n, i + 3, 'n') && from_within(T, n, i + 4, 16)) {
+				v->rule = "sqli-union";
+				v->pos = t->pos;
+				return 1;
+			}
+			/* declare @s varchar(200) ... ; exec(@s) : T-SQL's dynamic
+			 * statement, the carrier of hex-encoded payloads */
+			if ((t->id == K_DECLARE && is_t(T, n, i + 1, 'v') && i + 2 < n &&
+			     T[i + 2].t == 'b' && word_in(src, &T[i + 2], sql_types)) ||
+			    (t->id == K_EXEC && is_t(T, n, i + 1, '(') && is_t(T, n, i + 2, 'v'))) {
+				v->rule = "sqli-exec";
 				v->pos = t->pos;
 				return 1;
 			}
@@ -899,6 +943,13 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 					}
 				}
 			}
+			/* having 1=1 : the error probe of GROUP BY injection */
+			if (t->id == K_HAVING && i + 3 < n && T[i + 1].t == 'n' && cmp_ok(T, n, i + 2, 0) == 3 &&
+			    T[i + 3].t == 'n' && same_text(src, &T[i + 1], &T[i + 3])) {
+				v->rule = "sqli-tautology";
+				v->pos = t->pos;
+				return 1;
+			}
 			if (t->id == K_FROM && is_t(T, n, i + 1, 'b') && (T[i + 1].fl & F_SYS)) {
 				v->rule = "sqli-schema";
 				v->pos = t->pos;
@@ -909,6 +960,28 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 			if (is_kw(T, n, i + 1, 'E', K_SELECT) && i > 0 && strchr("&o(f,", T[i - 1].t) &&
 			    (T[i - 1].t != ',' || i + 2 < n)) {
 				v->rule = "sqli-subquery";
+				v->pos = t->pos;
+				return 1;
+			}
+			/* a whole sub-select as the value, or after a number:
+			 * "(select id from users limit 1,1)", "-1 (select ...)".
+			 * It must read as a query (a FROM, a call), not as the
+			 * prose "(select all that apply)" */
+			if (is_kw(T, n, i + 1, 'E', K_SELECT) && (i == 0 || T[i - 1].t == 'n') &&
+			    i + 2 < n && (strchr("fv", T[i + 2].t) ||
+					  (from_within(T, n, i + 2, 12) &&
+					   (select_list(T, n, i + 2, final) ||
+					    (T[i + 2].t == 'b' && is_t(T, n, i + 3, 'o')))))) {
+				v->rule = "sqli-subquery";
+				v->pos = t->pos;
+				return 1;
+			}
+			/* elt(1=1,...), make_set(1=1,...), (1=1)*2 : the same
+			 * constant compared with itself, as an argument */
+			if (i + 4 < n && T[i + 1].t == 'n' && T[i + 2].t == 'o' && T[i + 2].op == '=' &&
+			    T[i + 3].t == 'n' && same_text(src, &T[i + 1], &T[i + 3]) &&
+			    (T[i + 4].t == ',' || T[i + 4].t == ')')) {
+				v->rule = "sqli-tautology";
 				v->pos = t->pos;
 				return 1;
 			}
@@ -929,6 +1002,17 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 				v->pos = t->pos;
 				return 1;
 			}
+			/* or a=a , or (x=x : a column equal to itself */
+			{
+				int j = i + 1 + is_t(T, n, i + 1, '(');
+				if (j + 2 < n && T[j].t == 'b' && T[j + 1].t == 'o' && T[j + 1].op == '=' &&
+				    (T[j + 1].fl & F_CMP) && T[j + 2].t == 'b' &&
+				    same_text(src, &T[j], &T[j + 2])) {
+					v->rule = "sqli-tautology";
+					v->pos = t->pos;
+					return 1;
+				}
+			}
 			break;
 		default:
 			break;
@@ -937,15 +1021,20 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 	return 0;
 }
 
-static int balanced_expr(const stok *T, int n, int b, char q, int final, verdict *v)
+static int balanced_expr(const unsigned char *src, const stok *T, int n, int b, char q, int final,
+			 verdict *v)
 {
 	const stok *t = &T[b];
 	/* '-0||' : an expression between the quote the value closes and the
 	 * one it reopens for the query's own, with a logical or comparison
 	 * operator and a literal that is not a string ("or" and "and" in
 	 * quotes is prose) */
+	/* the reopened string is the value's last character (the quote the
+	 * query closes), and a lone word or/and before a number is prose:
+	 * 16" or 18" */
 	if (q && final && n >= b + 3 && (t->t == 'o' || t->t == '&') &&
-	    T[n - 1].t == 's' && (T[n - 1].fl & F_UNTERM)) {
+	    T[n - 1].t == 's' && (T[n - 1].fl & F_UNTERM) && T[n - 1].len == 1 &&
+	    !(n == b + 3 && t->t == '&' && T[b + 1].t == 'n' && src[t->pos] >= 'a' && src[t->pos] <= 'z')) {
 		int logic = 0, lit = 0, ok = 1;
 		for (int j = b; j < n - 1 && ok; j++) {
 			if (!strchr("nsvo&()f", T[j].t))
@@ -998,8 +1087,9 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 	const stok *t = &T[b];
 	v->pos = t->pos;
 
-	/* admin'-- , admin')# */
-	if (t->t == 'c' && q && !(t->fl & F_SOFT)) {
+	/* admin'-- , admin')# ; a '#' after a quoted phrase of several words is
+	 * a number sign in prose ("soap 1 '#", "foo bar'# blah") */
+	if (t->t == 'c' && q && !(t->fl & F_SOFT) && !(src[t->pos] == '#' && has_blank(src, &T[0]))) {
 		v->rule = "sqli-comment";
 		return 1;
 	}
@@ -1037,6 +1127,12 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 			}
 			return 0;
 		}
+		/* as is, only a comparison right after the operator counts:
+		 * "1 or x=1", not the pipes of "5685587||order=||page=2" */
+		if (!q && cmp && !(lit || call || sub)) {
+			int k = b + 1 + is_t(T, n, b + 1, '(');
+			cmp = k + 1 < n && cmp_ok(T, n, k + 1, q) != 0;
+		}
 		if (cmp || call || sub) {
 			v->rule = "sqli-tautology";
 			return 1;
@@ -1051,13 +1147,16 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 			v->rule = "sqli-tautology";
 			return 1;
 		}
-		return balanced_expr(T, n, b, q, final, v);
+		return balanced_expr(src, T, n, b, q, final, v);
 	}
 	if (t->t == 'o' && b > 0) {
 		/* '=' , admin'='  , '=0-- , ' like '% : an equality, true for
 		 * empty strings; ending right there it needs a one-word context
 		 * (a user name), not a sentence ("the '=' character") */
 		if ((t->fl & F_CMP) && (t->op == '=' || t->op == 'L') && q && b + 1 < n &&
+		    /* like needs a pattern: ' like '% , not "like" stamp */
+		    (t->op != 'L' || T[b + 1].t != 's' ||
+		     memchr(src + T[b + 1].pos, '%', T[b + 1].len) || memchr(src + T[b + 1].pos, '_', T[b + 1].len)) &&
 		    strchr("nsvfb", T[b + 1].t) &&
 		    ((b + 2 == n && final && !has_blank(src, &T[0])) || is_t(T, n, b + 2, 'c') ||
 		     is_t(T, n, b + 2, '&')) &&
@@ -1075,11 +1174,13 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 				return 1;
 			}
 		}
-		return balanced_expr(T, n, b, q, final, v);
+		return balanced_expr(src, T, n, b, q, final, v);
 	}
 	if (t->t == 'k' && (t->id == K_ORDERBY || t->id == K_GROUPBY || t->id == K_HAVING ||
 			    t->id == K_LIMIT || t->id == K_PROCEDURE || t->id == K_INTO) && b > 0) {
-		if (b + 1 < n && strchr("nbfvs(", T[b + 1].t)) {
+		/* into only before a variable (into @a); "into the wild" is a
+		 * title (into outfile is its own rule) */
+		if (b + 1 < n && strchr("nbfvs(", T[b + 1].t) && (t->id != K_INTO || T[b + 1].t == 'v')) {
 			/* as-is context: "3 order by price" is prose, 3 order by 1 is not */
 			if (!q && !(T[b + 1].t == 'n' || T[b + 1].t == 'f' || is_t(T, n, b + 2, 'c')))
 				return 0;
@@ -1087,7 +1188,7 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 			return 1;
 		}
 	}
-	return balanced_expr(T, n, b, q, final, v);
+	return balanced_expr(src, T, n, b, q, final, v);
 }
 
 /* tokenize s in context q (0, '\'', '"'); 1 and v when a rule fires */

@@ -350,7 +350,11 @@ START_TEST(traversal_rules)
 	ck_assert_str_eq(waf_traversal_check("; cat /etc/passwd", 17, NULL), "traversal-sensitive-file");
 	ck_assert_ptr_null(waf_traversal_check("how to read /etc/hosts", 22, NULL));
 	ck_assert_ptr_null(waf_traversal_check("https://x.example/", 18, NULL));
-	ck_assert_ptr_null(waf_traversal_check("/etc/config", 11, NULL));
+	/* /etc/ names the host's files only where the path starts */
+	ck_assert_ptr_null(waf_traversal_check("/v1/etc/config", 14, NULL));
+	ck_assert_str_eq(waf_traversal_check("/etc/vsftpd.conf", 16, NULL), "traversal-sensitive-file");
+	ck_assert_str_eq(waf_traversal_check("../../etc/motd", 14, NULL), "traversal-dotdot");
+	ck_assert_str_eq(waf_traversal_check("c:\\program files\\x", 20, NULL), "traversal-sensitive-file");
 }
 END_TEST
 

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 
 #include "waf.h"
 
@@ -159,100 +160,163 @@ static unsigned run(const tcase *c, waf_scratch *sc, unsigned classes, waf_hit *
 	return waf_inspect(&in, classes, hit);
 }
 
-static FILE *open_corpus(const char *name, char *path, size_t cap)
-{
-	const char *srcdir = getenv("srcdir");
-	snprintf(path, cap, "%s/tests/waf/%s", srcdir ? srcdir : ".", name);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		perror(path);
-	return f;
-}
+typedef struct totals {
+	int total[NCLASS], det[NCLASS], det_any[NCLASS];
+	int nbenign, nfp, bad;
+} totals;
 
-int main(int argc, char **argv)
+/* Run one corpus file: attack lines count for their class, "benign" lines
+ * are false positives when anything fires. Adds to *t; prints misses and
+ * false positives (and, with verbose, every detection). */
+static void run_file(const char *path, const char *shown, waf_scratch *sc, int verbose, totals *t)
 {
 	static tcase c;
-	char path[1024];
-	int verbose = argc > 1 && !strcmp(argv[1], "-v");
-	int total[NCLASS] = {0}, det[NCLASS] = {0}, det_any[NCLASS] = {0};
-	int nbenign = 0, nfp = 0, bad = 0, lineno;
 	waf_hit hit;
-	waf_scratch *sc = waf_scratch_new(0);
+	int lineno = 0, r;
+	FILE *f = fopen(path, "r");
 
-	if (!sc)
-		return 99;
-
-	/* attacks */
-	FILE *f = open_corpus("attacks.tsv", path, sizeof path);
-	if (!f)
-		return 99;
-	printf("== misses (attacks not detected by their own class)\n");
-	lineno = 0;
-	int r;
+	if (!f) {
+		perror(path);
+		t->bad++;
+		return;
+	}
 	while ((r = read_case(f, path, &lineno, &c)) != 0) {
 		if (r < 0) {
-			bad++;
+			t->bad++;
+			continue;
+		}
+		if (!strcmp(c.cls, "benign")) {
+			unsigned got = run(&c, sc, WAF_ALL, &hit);
+			if (got == ~0u) {
+				t->bad++;
+				continue;
+			}
+			t->nbenign++;
+			if (got) {
+				t->nfp++;
+				printf("  FP    %s:%d %-18s %s  -> %s %s [%s] at \"%s\"\n", shown, c.line, c.part,
+				       c.payload, hit.class_name, hit.rule_id, hit.detail, hit.excerpt);
+			}
 			continue;
 		}
 		unsigned cls = waf_class_from_name(c.cls, strlen(c.cls));
 		if (!cls) {
 			fprintf(stderr, "%s:%d: unknown class %s\n", path, c.line, c.cls);
-			bad++;
+			t->bad++;
+			continue;
+		}
+		unsigned own = run(&c, sc, cls, &hit);
+		if (own == ~0u) {
+			t->bad++;
 			continue;
 		}
 		int ci = __builtin_ctz(cls);
-		total[ci]++;
-		unsigned own = run(&c, sc, cls, &hit);
-		if (own == ~0u) {
-			bad++;
-			continue;
-		}
+		t->total[ci]++;
 		unsigned any = run(&c, sc, WAF_ALL, &hit);
 		if (any)
-			det_any[ci]++;
+			t->det_any[ci]++;
 		if (own) {
-			det[ci]++;
+			t->det[ci]++;
 			if (verbose) {
 				run(&c, sc, cls, &hit);
 				printf("   ok   %-9s %-22s %-20s %s\n", c.cls, hit.rule_id, hit.part, c.payload);
 			}
 		} else {
-			printf("  MISS  attacks.tsv:%d %-9s %-18s %s", c.line, c.cls, c.part, c.payload);
+			printf("  MISS  %s:%d %-9s %-18s %s", shown, c.line, c.cls, c.part, c.payload);
 			if (any)
 				printf("   (caught as %s %s)", hit.class_name, hit.rule_id);
 			printf("\n");
 		}
 	}
 	fclose(f);
+}
 
-	/* benign */
-	f = open_corpus("benign.tsv", path, sizeof path);
-	if (!f)
-		return 99;
-	printf("== false positives (benign values refused)\n");
-	lineno = 0;
-	while ((r = read_case(f, path, &lineno, &c)) != 0) {
-		if (r < 0 || strcmp(c.cls, "benign")) {
-			if (r > 0)
-				fprintf(stderr, "%s:%d: class must be benign\n", path, c.line);
-			bad++;
-			continue;
-		}
-		nbenign++;
-		unsigned got = run(&c, sc, WAF_ALL, &hit);
-		if (got == ~0u) {
-			bad++;
-			continue;
-		}
-		if (got) {
-			nfp++;
-			printf("  FP    benign.tsv:%d %-18s %s  -> %s %s [%s] at \"%s\"\n", c.line, c.part,
-			       c.payload, hit.class_name, hit.rule_id, hit.detail, hit.excerpt);
-		}
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* one line of the per-file table; returns the file's false positive rate */
+static double print_file_line(const char *shown, const totals *before, const totals *after)
+{
+	int n = 0, d = 0;
+	for (int i = 0; i < NCLASS; i++) {
+		n += after->total[i] - before->total[i];
+		d += after->det[i] - before->det[i];
 	}
-	fclose(f);
+	int nb = after->nbenign - before->nbenign, fp = after->nfp - before->nfp;
+	printf("  %-34s", shown);
+	if (n)
+		printf(" detected %4d/%-4d %6.2f%%", d, n, 100.0 * d / n);
+	if (nb)
+		printf(" false positives %3d/%-4d %5.2f%%", fp, nb, 100.0 * fp / nb);
+	printf("\n");
+	return nb ? 100.0 * fp / nb : 0.0;
+}
+
+int main(int argc, char **argv)
+{
+	char path[1024];
+	int verbose = argc > 1 && !strcmp(argv[1], "-v");
+	const char *srcdir = getenv("srcdir");
+	totals t = {0};
+	/* per-file snapshots for the table at the end */
+	enum { MAXFILES = 64 };
+	char *names[MAXFILES];
+	totals snap[MAXFILES + 1];
+	int nfiles = 0;
+	waf_scratch *sc = waf_scratch_new(0);
+
+	if (!sc)
+		return 99;
+	if (!srcdir)
+		srcdir = ".";
+
+	/* the hand-written corpus, then every public batch (sorted, so the
+	 * output is stable) */
+	names[nfiles++] = strdup("attacks.tsv");
+	names[nfiles++] = strdup("benign.tsv");
+	snprintf(path, sizeof path, "%s/tests/waf/public", srcdir);
+	DIR *d = opendir(path);
+	int npublic = 0;
+	if (d) {
+		struct dirent *e;
+		int first = nfiles;
+		while ((e = readdir(d)) != NULL && nfiles < MAXFILES) {
+			size_t l = strlen(e->d_name);
+			if (l > 4 && !strcmp(e->d_name + l - 4, ".tsv") && e->d_name[0] != '.') {
+				char buf[512];
+				snprintf(buf, sizeof buf, "public/%s", e->d_name);
+				names[nfiles++] = strdup(buf);
+				npublic++;
+			}
+		}
+		closedir(d);
+		qsort(names + first, (size_t)(nfiles - first), sizeof *names, by_name);
+	}
+	printf("== misses (attacks not detected by their own class) and false positives\n");
+	for (int i = 0; i < nfiles; i++) {
+		if (!names[i])
+			return 99;
+		snap[i] = t;
+		snprintf(path, sizeof path, "%s/tests/waf/%s", srcdir, names[i]);
+		run_file(path, names[i], sc, verbose, &t);
+	}
+	snap[nfiles] = t;
 	waf_scratch_free(sc);
 
+	printf("== per file\n");
+	int fpfile = 0;
+	for (int i = 0; i < nfiles; i++)
+		if (print_file_line(names[i], &snap[i], &snap[i + 1]) > 1.0) {
+			printf("FAIL: %s: false positives above 1%%\n", names[i]);
+			fpfile = 1;
+		}
+	if (npublic == 0)
+		printf("  (no public batches found under %s/tests/waf/public)\n", srcdir);
+
+	int *total = t.total, *det = t.det, *det_any = t.det_any;
+	int nbenign = t.nbenign, nfp = t.nfp, bad = t.bad;
 	int all = 0, alldet = 0, allany = 0;
 	printf("== detection per class (own class enabled alone; all classes in brackets)\n");
 	for (int i = 0; i < NCLASS; i++) {
@@ -270,7 +334,7 @@ int main(int argc, char **argv)
 	printf("== false positives: %d/%d = %.2f%%\n", nfp, nbenign, fpct);
 	printf("waf_detection_pct=%.2f\nwaf_fp_pct=%.2f\n", dpct, fpct);
 
-	int fail = 0;
+	int fail = fpfile;
 	if (bad) {
 		printf("FAIL: %d malformed corpus lines\n", bad);
 		fail = 1;
@@ -287,5 +351,7 @@ int main(int argc, char **argv)
 		printf("FAIL: false positives %.2f%% above 1%%\n", fpct);
 		fail = 1;
 	}
+	for (int i = 0; i < nfiles; i++)
+		free(names[i]);
 	return fail;
 }
