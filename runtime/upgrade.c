@@ -111,6 +111,7 @@ struct upg_worker {
 	gw_timer *tick;
 	uint64_t tick_due;
 	uint64_t next_scan;
+	int in_tick;                  /* tick_cb runs: keep the state */
 };
 
 static _Thread_local upg_worker *tl_uw;
@@ -245,6 +246,18 @@ static upg_worker *worker_state(void)
 	}
 	tl_uw = uw;
 	return uw;
+}
+
+/* the worker's last upgrade is gone: free its state (made again by the
+ * next upgrade), so nothing is left when the worker ends */
+static void worker_release(upg_worker *uw)
+{
+	if (uw->n || uw->in_tick)
+		return;
+	gw_timer_free(uw->tick);
+	if (tl_uw == uw)
+		tl_uw = NULL;
+	free(uw);
 }
 
 /* the tick runs at `due` at the latest */
@@ -1063,6 +1076,7 @@ static void tick_cb(void *arg)
 {
 	upg_worker *uw = arg;
 	uw->tick_due = 0;
+	uw->in_tick = 1;
 	uint64_t now = gw_tl_now;
 	gw_worker *w = NULL;
 	int scan = now >= uw->next_scan;
@@ -1098,11 +1112,14 @@ static void tick_cb(void *arg)
 		if (g->state == U_CONNECT && g->curl_due)
 			tick_arm(uw, g->curl_due);
 	}
+	uw->in_tick = 0;
 	if (uw->n) {
 		uint64_t due = now + TICK_MS;
 		if (w && w->draining && w->drain_deadline > now && w->drain_deadline < due)
 			due = w->drain_deadline;
 		tick_arm(uw, due);
+	} else {
+		worker_release(uw);
 	}
 }
 
@@ -1137,9 +1154,12 @@ int upgrade_wanted(gw_req *r)
 	if (r->http10 || r->has_body || r->w->draining || !r->rt ||
 	    (r->mbit & (GWB_M_HEAD | GWB_M_CONNECT)))
 		return 0;
-	if (!gw_req_header(r, "Connection", &v, &n) || !has_token(v, n, "upgrade", 7))
-		return 0;
+	/* Upgrade first: the one most requests lack (one header scan) */
 	if (!gw_req_header(r, "Upgrade", &v, &n))
+		return 0;
+	const char *cv;
+	size_t cn;
+	if (!gw_req_header(r, "Connection", &cv, &cn) || !has_token(cv, cn, "upgrade", 7))
 		return 0;
 	trim(&v, &n);
 	if (!n)
@@ -1152,9 +1172,9 @@ int upgrade_wanted(gw_req *r)
 int upgrade_start(gw_req *r)
 {
 	ups_upstream *u = r->tab->ups[r->proxy_ups];
-	upg_worker *uw = worker_state();
 	if (!u)
 		return 503;
+	upg_worker *uw = worker_state();
 	if (!uw)
 		return 500;
 	/* a cache fill started for this request never gets an answer */
@@ -1168,8 +1188,10 @@ int upgrade_start(gw_req *r)
 	gw_req_header(r, "Upgrade", &v, &vn);
 	trim(&v, &vn);
 	gw_upg *g = calloc(1, sizeof *g);
-	if (!g)
+	if (!g) {
+		worker_release(uw);
 		return 500;
+	}
 	g->r = r;
 	g->uw = uw;
 	g->ufd = g->cfd = -1;
@@ -1190,6 +1212,7 @@ int upgrade_start(gw_req *r)
 		if (g->multi)
 			curl_multi_cleanup(g->multi);
 		free(g);
+		worker_release(uw);
 		return 500;
 	}
 	r->upg = g;
@@ -1230,6 +1253,7 @@ int upgrade_start(gw_req *r)
 		free(g->hs);
 		free(g->in);
 		free(g);
+		worker_release(uw);
 		return st;
 	}
 	return 0;
@@ -1297,7 +1321,8 @@ void upgrade_done(gw_req *r)
 	upstream_close(g);
 	g->prev->next = g->next;
 	g->next->prev = g->prev;
-	g->uw->n--;
+	upg_worker *uw = g->uw;
+	uw->n--;
 	if (g->snap)
 		ups_release(g->snap);
 	free(g->hs);
@@ -1306,4 +1331,5 @@ void upgrade_done(gw_req *r)
 	free(g->up.buf);
 	free(g->down.buf);
 	free(g);
+	worker_release(uw);
 }

@@ -139,6 +139,24 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* clients are freed when the test process ends (leak-checked builds) */
+static ws *all_ws[256];
+static size_t n_ws;
+static SSL_CTX *tls_ctx;
+static void ws_close_fd(ws *c);
+
+static void free_all_ws(void)
+{
+	for (size_t i = 0; i < n_ws; i++) {
+		ws_close_fd(all_ws[i]);
+		free(all_ws[i]);
+	}
+	n_ws = 0;
+	if (tls_ctx)
+		SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+}
+
 /* send a request head; read the answer head. extra: header lines, each
  * ending in \r\n. upgrade: the Upgrade value (NULL: websocket). tls: wss */
 static ws *ws_request_tls(int port, const char *path, const char *upgrade, const char *extra,
@@ -146,15 +164,19 @@ static ws *ws_request_tls(int port, const char *path, const char *upgrade, const
 {
 	ws *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_lt(n_ws, sizeof all_ws / sizeof all_ws[0]);
+	if (!n_ws)
+		atexit(free_all_ws);
+	all_ws[n_ws++] = c;
+	c->fd = -1;
 	c->fd = gwt_connect("127.0.0.1", port, 3000);
 	ck_assert_int_ge(c->fd, 0);
 	set_timeouts(c->fd, 10000);
 	if (tls) {
-		static SSL_CTX *ctx;
-		if (!ctx)
-			ctx = SSL_CTX_new(TLS_client_method());   /* the test trusts any certificate */
-		ck_assert_ptr_nonnull(ctx);
-		c->ssl = SSL_new(ctx);
+		if (!tls_ctx)
+			tls_ctx = SSL_CTX_new(TLS_client_method());   /* trusts any certificate */
+		ck_assert_ptr_nonnull(tls_ctx);
+		c->ssl = SSL_new(tls_ctx);
 		SSL_set_fd(c->ssl, c->fd);
 		SSL_set_tlsext_host_name(c->ssl, "localhost");
 		ck_assert_int_eq(SSL_connect(c->ssl), 1);
