@@ -84,8 +84,16 @@ for t in "$ROOT"/tests/fuzz/fuzz_*.c; do
 	name=${name#fuzz_}
 	say "building fuzz_$name"
 	# objects are built per target: a broken compiler file only breaks
-	# the targets that link it
-	if $CC $CFLAGS -o "$tmp/fuzz_$name" "$t" $srcs $LIBS > "$tmp/build_$name.log" 2>&1; then
+	# the targets that link it. fuzz_waf links the WAF engine
+	# (runtime/plugins/waf_*.c minus the gwd plugin) instead.
+	tsrcs=$srcs
+	if [ "$name" = waf ]; then
+		tsrcs=
+		for f in "$ROOT"/runtime/plugins/waf_*.c; do
+			[ "$f" = "$ROOT/runtime/plugins/waf_plugin.c" ] || tsrcs="$tsrcs $f"
+		done
+	fi
+	if $CC $CFLAGS -I"$ROOT/runtime/plugins" -o "$tmp/fuzz_$name" "$t" $tsrcs $LIBS > "$tmp/build_$name.log" 2>&1; then
 		built="$built $name"
 	else
 		failed_build="$failed_build $name"
