@@ -32,6 +32,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1041,6 +1042,11 @@ static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 	(void)conn; (void)con_cls;
 	g->cfd = sock;
 	g->urh = urh;
+	/* MHD's sockets are non-blocking (the TLS socketpair too, in 0.9.75);
+	 * the relay depends on it, so make sure */
+	int fl = fcntl(sock, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(sock, F_SETFL, fl | O_NONBLOCK);
 	size_t pre = g->in_len - g->head_len;   /* upstream bytes after its 101 */
 	if (g->state != U_READY || g->ufd < 0 ||
 	    ring_init(&g->up, UPGRADE_RING, extra_in, extra_in_size) != 0 ||
