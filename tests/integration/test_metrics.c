@@ -63,6 +63,18 @@ static double val(const char *text, const char *series)
 	return -1;
 }
 
+/* a scrape once every request sent so far is counted: a client has its
+ * answer a little before gwd's completion callback counts the request, so
+ * wait until none is in flight (the gauge drops after the counting) */
+static const char *settled(void)
+{
+	uint64_t t0 = gwt_now_ms();
+	const char *m;
+	while (val(m = scrape(), "gw_requests_in_flight") != 0 && gwt_now_ms() - t0 < 3000)
+		gwt_sleep_ms(10);
+	return m;
+}
+
 /* a counter: a missing series is 0 */
 static double ctr(const char *text, const char *series)
 {
@@ -275,7 +287,7 @@ START_TEST(requests_move_exactly)
 		ck_assert_int_eq(get("/old")->status, 301);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(get("/nope")->status, 404);
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"api\",upstream=\"a\",code_class=\"2xx\"}"), 7);
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"api\",upstream=\"a\",code_class=\"5xx\"}"), 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"api\",upstream=\"a\",code_class=\"4xx\"}"), 1);
@@ -337,7 +349,7 @@ START_TEST(concurrent_counts_add_up)
 		ck_assert_int_eq(waitpid(kids[k], &st, 0), kids[k]);
 		ck_assert_int_eq(WEXITSTATUS(st), 0);
 	}
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"hello\",upstream=\"\",code_class=\"2xx\"}"), KIDS * EACH / 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"api\",upstream=\"a\",code_class=\"2xx\"}"), KIDS * EACH / 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_request_duration_seconds_count{route=\"api\"}"), KIDS * EACH / 2);
@@ -371,7 +383,7 @@ START_TEST(bytes_and_connections)
 	ck_assert_int_eq(gwt_send(fds[2], req4, strlen(req4)), 0);
 	const char *r4 = gwt_recv_response(fds[2], 0, 2000, NULL);
 	ck_assert_ptr_nonnull(r4);
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(val(a, "gw_connections_active"), 3);
 	ck_assert_double_eq(DELTA(b, a, "gw_received_bytes_total{route=\"hello\"}"), 3 * strlen(req));
 	ck_assert_double_eq(DELTA(b, a, "gw_sent_bytes_total{route=\"hello\"}"), 9);
@@ -406,7 +418,7 @@ START_TEST(upstream_servers_and_retries)
 	 * live one (GET, connect error), and the dead one is ejected */
 	for (int i = 0; i < 6; i++)
 		ck_assert_int_eq(get("/echo")->status, 200);
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(val(a, gwt_strf("gw_upstream_server_up%s", live_s)), 1);
 	ck_assert_double_eq(val(a, gwt_strf("gw_upstream_server_up%s", dead_s)), 0);
 	ck_assert_double_eq(val(a, "gw_upstream_retries_total{upstream=\"a\"}"), 1);
@@ -433,7 +445,7 @@ START_TEST(breaker_and_health_checks)
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(get("/status/500")->status, 500);
 	ck_assert_int_eq(get("/echo")->status, 503);          /* open: no server */
-	m = scrape();
+	m = settled();
 	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"closed\"}", sv)), 0);
 	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_state{%s,state=\"open\"}", sv)), 1);
 	ck_assert_double_eq(val(m, gwt_strf("gw_upstream_server_breaker_opened_total{%s}", sv)), 1);
@@ -461,7 +473,7 @@ START_TEST(cache_hits_and_misses)
 	ck_assert_str_eq(gwt_hdr(get("/bytes/10"), "X-Cache"), "HIT");
 	ck_assert_str_eq(gwt_hdr(get("/bytes/10"), "X-Cache"), "HIT");
 	ck_assert_str_eq(gwt_hdr(get("/bytes/20"), "X-Cache"), "MISS");
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(DELTA(b, a, "gw_cache_requests_total{route=\"c\",result=\"hit\"}"), 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_cache_requests_total{route=\"c\",result=\"miss\"}"), 2);
 	/* hits are answered by gwd itself: counted without upstream */
@@ -502,7 +514,7 @@ START_TEST(ratelimit_decisions)
 	ck_assert_int_eq(gwt_raw_status(slow), 200);
 	close(fd);
 	ck_assert_int_eq(get("/slow/1")->status, 200);
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"rl\",result=\"allowed\"}"), 3);
 	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"rl\",result=\"limited\"}"), 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_ratelimit_decisions_total{route=\"two\",result=\"allowed\"}"), 2);
@@ -540,7 +552,7 @@ START_TEST(waf_hits_by_rule)
 	ck_assert_int_eq(get("/g?q=fine")->status, 404);      /* the origin's 404 */
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(get("/w?q=widget-2")->status, 403);
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(DELTA(b, a, "gw_waf_blocks_total{route=\"guarded\","
 	                    "rule=\"no-\\\\widgets\\\"x\\\"\",class=\"rule\"}"), 3);
 	ck_assert_double_eq(DELTA(b, a, "gw_waf_blocks_total{route=\"watched\",rule=\"watch\","
@@ -548,7 +560,7 @@ START_TEST(waf_hits_by_rule)
 	ck_assert_ptr_null(strstr(a, "gw_waf_detections_total{route=\"watched\""));
 	/* detect mode: let through, counted as a detection of class sqli */
 	ck_assert_int_eq(get("/w?id=1%27%20OR%20%271%27=%271")->status, 404);
-	const char *c = scrape();
+	const char *c = settled();
 	const char *d = strstr(c, "\ngw_waf_detections_total{route=\"watched\",rule=\"");
 	ck_assert_ptr_nonnull(d);
 	const char *e = strchr(d + 1, '\n');
@@ -610,7 +622,7 @@ START_TEST(reloads_and_counters_survive)
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(get("/hello")->status, 200);
 	ck_assert_int_eq(get("/extra")->status, 200);
-	const char *a = scrape();
+	const char *a = settled();
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"hello\",upstream=\"\",code_class=\"2xx\"}"), 7);
 	ck_assert_double_eq(DELTA(b, a, "gw_request_duration_seconds_count{route=\"hello\"}"), 7);
 	ck_assert_double_eq(val(a, "gw_requests_total{route=\"extra\",upstream=\"\",code_class=\"2xx\"}"), 1);
@@ -652,6 +664,7 @@ START_TEST(thousand_routes)
 		gwt_req q = { .url = gwt_url(g_port, "/r999/echo"), .client = c };
 		ck_assert_int_eq(gwt_http(&q)->status, 200);
 	}
+	settled();                 /* every route counted before the timed scrape */
 	uint64_t t0 = gwt_now_ms();
 	const char *m = scrape();
 	uint64_t ms = gwt_now_ms() - t0;
