@@ -167,7 +167,10 @@ static char *tok_dup(parser *P, const lex_token *t)
 	return arena_strndup(P->A, t->text, t->len);
 }
 
-#define ERR(P, pos, span, ...) diag_error((P)->d, pos, span, NULL, __VA_ARGS__)
+/* every diagnostic carries a class for [-Wname] and JSON/SARIF ruleId:
+ * "syntax" unless said otherwise (ERRC) */
+#define ERR(P, pos, span, ...) diag_error((P)->d, pos, span, "syntax", __VA_ARGS__)
+#define ERRC(P, cls, pos, span, ...) diag_error((P)->d, pos, span, cls, __VA_ARGS__)
 
 /* "found 'name'", "found string", "found end of file" */
 static const char *found(const lex_token *t, char *buf, size_t n)
@@ -750,7 +753,7 @@ static void parse_match(parser *P, struct ctx *c)
 		return;
 	}
 	if (P->nexpr > MAX_EXPR_NODES) {
-		ERR(P, pos, 5, "match expression too long (the limit is %d conditions and operators)",
+		ERRC(P, "limit", pos, 5, "match expression too long (the limit is %d conditions and operators)",
 		    MAX_EXPR_NODES);
 		skip_stmt(P);
 		return;
@@ -1054,11 +1057,11 @@ static void include_one(parser *P, const char *path, ast_pos pos, uint32_t span)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ERR(P, pos, span, "cannot open included file '%s': %s", path, strerror(errno));
+		ERRC(P, "include", pos, span, "cannot open included file '%s': %s", path, strerror(errno));
 		return;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ERR(P, pos, span, "included file '%s' is not a regular file", path);
+		ERRC(P, "include", pos, span, "included file '%s' is not a regular file", path);
 		close(fd);
 		return;
 	}
@@ -1079,19 +1082,19 @@ static void include_one(parser *P, const char *path, ast_pos pos, uint32_t span)
 				n += (size_t)snprintf(msg + n, cap - n, "%s -> ",
 				                      source(P, P->inc[j].src)->path);
 			snprintf(msg + n, cap - n, "%s", path);
-			ERR(P, pos, span, "include cycle: %s", msg);
+			ERRC(P, "cycle", pos, span, "include cycle: %s", msg);
 			free(msg);
 		}
 		close(fd);
 		return;
 	}
 	if (P->ninc == MAX_INCLUDE_DEPTH) {
-		ERR(P, pos, span, "includes nested more than %d deep", MAX_INCLUDE_DEPTH);
+		ERRC(P, "limit", pos, span, "includes nested more than %d deep", MAX_INCLUDE_DEPTH);
 		close(fd);
 		return;
 	}
 	if (read_file(P, fd, &st, &text, &len) < 0) {
-		ERR(P, pos, span, "cannot read included file '%s': %s", path, strerror(errno));
+		ERRC(P, "include", pos, span, "cannot read included file '%s': %s", path, strerror(errno));
 		close(fd);
 		return;
 	}
@@ -1152,7 +1155,7 @@ static void parse_include(parser *P)
 	if (P->flags & PARSE_NO_INCLUDE)
 		return;
 	if (pat[0] == '\0') {
-		ERR(P, pos, span, "empty include path");
+		ERRC(P, "include", pos, span, "empty include path");
 		return;
 	}
 	/* relative to the including file's directory (to the current
@@ -1170,9 +1173,9 @@ static void parse_include(parser *P)
 		glob_t g;
 		int r = glob(full, GLOB_NOSORT, NULL, &g);
 		if (r == GLOB_NOMATCH) {
-			ERR(P, pos, span, "no file matches '%s'", full);
+			ERRC(P, "include", pos, span, "no file matches '%s'", full);
 		} else if (r != 0) {
-			ERR(P, pos, span, "cannot expand '%s': %s", full,
+			ERRC(P, "include", pos, span, "cannot expand '%s': %s", full,
 			    r == GLOB_NOSPACE ? "out of memory" : "read error");
 		} else {
 			/* byte order, whatever the locale: the same rules compile
@@ -1265,7 +1268,7 @@ int parse_file(const char *path, ast_file *out, diag_ctx *d)
 	    read_file(&P, fd, &st, &text, &len) < 0) {
 		ast_pos pos = { name, 0, 0, 0 };
 		const char *why = fd >= 0 && errno == 0 ? "not a regular file" : strerror(errno);
-		diag_error(d, pos, 1, NULL, "cannot read '%s': %s", path, why);
+		diag_error(d, pos, 1, "file", "cannot read '%s': %s", path, why);
 		if (fd >= 0)
 			close(fd);
 		parser_finish(&P);

@@ -69,7 +69,9 @@ static void err_at(lex_state *L, const unsigned char *p, size_t span,
 		span = 1;
 	if (span > UINT32_MAX)
 		span = UINT32_MAX;
-	diag_error(L->d, pos_at(L, p), (uint32_t)span, NULL, "%s", msg);
+	/* every diagnostic carries a class for [-Wname] and JSON/SARIF ruleId */
+	const char *cls = strstr(msg, "CIDR") || strstr(msg, "IPv") ? "cidr" : "syntax";
+	diag_error(L->d, pos_at(L, p), (uint32_t)span, cls, "%s", msg);
 	L->nerrors++;
 }
 

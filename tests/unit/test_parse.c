@@ -662,7 +662,7 @@ START_TEST(t_diag_text_format)
 		"t.gwr:1:1: note: in route 'a'\n"
 		"route a {\n"
 		"^~~~~\n"
-		"t.gwr:4:8: error: invalid CIDR '10.0.0.1/8': host bits set; did you mean 10.0.0.0/8?\n"
+		"t.gwr:4:8: error: invalid CIDR '10.0.0.1/8': host bits set; did you mean 10.0.0.0/8? [-Wcidr]\n"
 		"\tallow 10.0.0.1/8;\n"
 		"\t      ^~~~~~~~~~\n");
 	free(out);
@@ -685,7 +685,7 @@ START_TEST(t_diag_json_sarif)
 	ck_assert_str_eq(out,
 		"{\"diagnostics\":["
 		"{\"file\":\"t.gwr\",\"line\":3,\"column\":17,\"level\":\"error\","
-		"\"message\":\"bad escape '\\\\q' in string (known: \\\\\\\" \\\\\\\\ \\\\n \\\\t \\\\xHH)\",\"name\":null},"
+		"\"message\":\"bad escape '\\\\q' in string (known: \\\\\\\" \\\\\\\\ \\\\n \\\\t \\\\xHH)\",\"name\":\"syntax\"},"
 		"{\"file\":\"t.gwr\",\"line\":1,\"column\":1,\"level\":\"warning\","
 		"\"message\":\"route \\\"a\\\"\\tunused\",\"name\":\"unused\"}"
 		"],\"errors\":1,\"warnings\":1}\n");
@@ -693,7 +693,7 @@ START_TEST(t_diag_json_sarif)
 	out = capture(diag_print_sarif, &x->d);
 	ck_assert(strstr(out, "\"version\":\"2.1.0\""));
 	ck_assert(strstr(out, "\"tool\":{\"driver\":{\"name\":\"gwc\""));
-	ck_assert(strstr(out, "{\"ruleId\":\"gwc\",\"level\":\"error\",\"message\":{\"text\":\"bad escape"));
+	ck_assert(strstr(out, "{\"ruleId\":\"syntax\",\"level\":\"error\",\"message\":{\"text\":\"bad escape"));
 	ck_assert(strstr(out, "\"artifactLocation\":{\"uri\":\"t.gwr\"},\"region\":{\"startLine\":3,\"startColumn\":17,\"endColumn\":19}"));
 	ck_assert(strstr(out, "{\"ruleId\":\"unused\",\"level\":\"warning\""));
 	free(out);
