@@ -977,7 +977,8 @@ static const uint64_t tailmask[9] = {
 	0xffffffffffffff00ull, 0xffffffffffffffffull,
 };
 
-static void walk(lk *c, const uint8_t *g)
+/* ow: bytes of a child offset, 2 or 4 (a constant in each copy) */
+static inline __attribute__((always_inline)) void walk_ow(lk *c, const uint8_t *g, const uint32_t ow)
 {
 	const char *path = c->p->path;
 	size_t plen = c->p->plen, d = 0;
@@ -985,9 +986,7 @@ static void walk(lk *c, const uint8_t *g)
 	 * a zero-padded copy */
 	uint64_t head = plen >= 8 ? 0 : ld_tail(path, plen);
 	const char *pw = plen >= 8 ? path : (const char *)&head;
-	uint32_t hw = ld32(g + 4);
-	uint32_t ow = (hw & GWB_IXG_WIDE) ? 4 : 2;
-	const uint8_t *n = g + 8 + pad4(hw & GWB_IXG_HLEN);
+	const uint8_t *n = g + 8 + pad4(ld32(g + 4) & GWB_IXG_HLEN);
 
 	for (;;) {
 		uint32_t h = ld32(n);                /* llen, flags, nkids - 1, label[0] */
@@ -1050,6 +1049,14 @@ static void walk(lk *c, const uint8_t *g)
 		__builtin_prefetch(g + (off + 128 < last ? off + 128 : last));
 		__builtin_prefetch(g + (off + 192 < last ? off + 192 : last));
 	}
+}
+
+static void walk(lk *c, const uint8_t *g)
+{
+	if (ld32(g + 4) & GWB_IXG_WIDE)
+		walk_ow(c, g, 4);
+	else
+		walk_ow(c, g, 2);
 }
 
 static void walk_group(lk *c, uint32_t goff)

@@ -36,6 +36,7 @@ struct gwb_table {
 	const uint8_t *base;
 	size_t size;
 	void *map;                  /* mmap'ed region or NULL */
+	size_t maplen;              /* its length */
 	void *copy;                 /* malloc'ed copy or NULL */
 
 	const uint32_t *stridx;     uint32_t nstr;

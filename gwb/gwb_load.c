@@ -156,12 +156,56 @@ static gwb_table *load(const uint8_t *p, size_t n, void *map, void *copy,
 		return NULL;
 	}
 	t->map = map;
+	t->maplen = n;                /* gwb_load_mem says otherwise for its own maps */
 	t->copy = copy;
 	return t;
 }
 
+/* A large table is copied into memory backed by 2 MiB pages where the
+ * kernel gives them (transparent huge pages, madvise mode): a lookup
+ * reads a few lines at random places of the index, and with 4 KiB pages
+ * most of those reads would also miss the TLB. NULL when not possible. */
+#define HUGE_PAGE (2u << 20)
+static void *huge_copy(const void *buf, size_t len, size_t *maplen)
+{
+#ifdef MADV_HUGEPAGE
+	if (len < HUGE_PAGE)
+		return NULL;
+	size_t want = (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	uint8_t *m = mmap(NULL, want + HUGE_PAGE, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	/* keep the 2 MiB-aligned part, give back the rest */
+	size_t head = (HUGE_PAGE - ((uintptr_t)m & (HUGE_PAGE - 1))) & (HUGE_PAGE - 1);
+	if (head)
+		munmap(m, head);
+	if (HUGE_PAGE - head)
+		munmap(m + head + want, HUGE_PAGE - head);
+	m += head;
+	(void)madvise(m, want, MADV_HUGEPAGE);      /* advice: fine if refused */
+	memcpy(m, buf, len);
+	(void)mprotect(m, want, PROT_READ);        /* read-only, as a mapped file is */
+	*maplen = want;
+	return m;
+#else
+	(void)buf, (void)len, (void)maplen;
+	return NULL;
+#endif
+}
+
 gwb_table *gwb_load_mem(const void *buf, size_t len, char *err, size_t errlen)
 {
+	size_t maplen = 0;
+	void *huge = huge_copy(buf, len, &maplen);
+	if (huge) {
+		gwb_table *t = load(huge, len, huge, NULL, err, errlen);
+		if (!t)
+			munmap(huge, maplen);
+		else
+			t->maplen = maplen;
+		return t;
+	}
 	/* a copy: the caller's buffer may be unaligned or short-lived */
 	void *copy = malloc(len ? len : 1);
 	if (!copy) {
@@ -228,7 +272,7 @@ void gwb_free(gwb_table *t)
 		free(t->re);
 	}
 	if (t->map)
-		munmap(t->map, t->size);
+		munmap(t->map, t->maplen);
 	free(t->copy);
 	free(t);
 }

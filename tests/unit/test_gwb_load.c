@@ -648,6 +648,51 @@ START_TEST(regex_error)
 }
 END_TEST
 
+/* a table of more than 2 MiB: gwb_load_mem puts it in huge-page memory
+ * (when the system has them) and gwb_free gives that back */
+START_TEST(large_table)
+{
+	gwb_builder *b = gwb_builder_new();
+	size_t big = 1u << 20;                  /* GWB_MAX_STRLEN */
+	char *body = malloc(big);
+	ck_assert_ptr_nonnull(body);
+	for (int r = 0; r < 3; r++) {
+		memset(body, 'a' + r, big);
+		uint32_t a[3];
+		gwb_b_route_begin(b, tu_str(b, "big"), tu_str(b, "big.gwr"), (uint32_t)r + 1, 1);
+		a[0] = tu_str(b, r == 0 ? "/a" : r == 1 ? "/b" : "/c");
+		gwb_b_emit(b, GWB_OP_PATH_EQ, a);
+		gwb_b_emit(b, GWB_OP_END, NULL);
+		gwb_b_match_done(b);
+		gwb_b_phase(b, GWB_PH_CONTENT);
+		a[0] = 200;
+		a[1] = gwb_b_str(b, body, big);
+		a[2] = 0;
+		gwb_b_emit(b, GWB_OP_RESPOND, a);
+		gwb_index_key k = { GWB_HOST_ANY, GWB_PATH_EXACT, GWB_M_ALL, 0,
+		                    tu_str(b, r == 0 ? "/a" : r == 1 ? "/b" : "/c"), 1 };
+		gwb_b_route_key(b, &k);
+		gwb_b_route_end(b);
+	}
+	size_t n;
+	uint8_t *p = tu_finish(b, &n);
+	ck_assert_uint_gt(n, 3u << 20);
+	gwb_table *t = tu_load(p, n);
+	free(p);                                /* the table has its own copy */
+	gwb_request rq = { .method = "GET", .method_len = 3, .path = "/b", .path_len = 2 };
+	gwb_match m;
+	ck_assert_uint_eq(gwb_match_request(t, &rq, &m, NULL), 1);
+	const gwb_route *rt = gwb_route_at(t, 1);
+	size_t l;
+	const char *s = gwb_str(t, gwb_code(t)[rt->phase_pc[GWB_PH_CONTENT] + 2], &l);
+	ck_assert_uint_eq(l, big);
+	ck_assert_int_eq(s[0], 'b');
+	ck_assert_int_eq(s[big - 1], 'b');
+	gwb_free(t);
+	free(body);
+}
+END_TEST
+
 START_TEST(empty_table)
 {
 	gwb_builder *b = gwb_builder_new();
@@ -723,6 +768,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, builder_misuse);
 	tcase_add_test(tc, regex_error);
 	tcase_add_test(tc, empty_table);
+	tcase_add_test(tc, large_table);
 	tcase_add_test(tc, fuzz_seeds);
 	suite_add_tcase(s, tc);
 	return s;
