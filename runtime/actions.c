@@ -105,10 +105,63 @@ static int respond(gw_req *r, const uint32_t *insn)
 	return GW_DONE;
 }
 
+/* a byte a capture may not carry into a Location as is: controls (CR LF
+ * would split the header), space, non-ASCII, characters RFC 3986 never
+ * allows in a URI, and '%' (the capture comes from the decoded path: a
+ * client's "%25" must stay "%25", not become the start of an escape) */
+static int loc_escape(unsigned char c)
+{
+	return c <= 0x20 || c >= 0x7f || strchr("\"%<>\\^`{|}", c) != NULL;
+}
+
+/* the route's captures percent-encoded, as nginx escapes captures in the
+ * URI it builds for return/rewrite: an escaped copy of each capture ($0
+ * too) into one arena buffer, with a match that points into it. Only $N:
+ * ${...} variables and the template's literal text stay as written. */
+static int escaped_captures(gw_req *r, gwb_match *em, const char **subject)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const gwb_match *m = &r->m;
+	size_t need = 0;
+	*em = *m;
+	for (int i = 0; i < m->ncap && i < GWB_MAX_CAPTURES; i++)
+		if (m->cap[2 * i] != (size_t)~0 && m->cap[2 * i + 1] >= m->cap[2 * i])
+			for (size_t k = m->cap[2 * i]; k < m->cap[2 * i + 1]; k++)
+				need += loc_escape((unsigned char)r->match_path[k]) ? 3 : 1;
+	char *buf = srv_alloc(r, need + 1);
+	if (!buf)
+		return -1;
+	size_t o = 0;
+	for (int i = 0; i < m->ncap && i < GWB_MAX_CAPTURES; i++) {
+		if (m->cap[2 * i] == (size_t)~0 || m->cap[2 * i + 1] < m->cap[2 * i])
+			continue;
+		em->cap[2 * i] = o;
+		for (size_t k = m->cap[2 * i]; k < m->cap[2 * i + 1]; k++) {
+			unsigned char c = (unsigned char)r->match_path[k];
+			if (loc_escape(c)) {
+				buf[o++] = '%';
+				buf[o++] = hex[c >> 4];
+				buf[o++] = hex[c & 15];
+			} else {
+				buf[o++] = (char)c;
+			}
+		}
+		em->cap[2 * i + 1] = o;
+	}
+	buf[o] = '\0';
+	*subject = buf;
+	return 0;
+}
+
 static int redirect(gw_req *r, const uint32_t *insn)
 {
-	size_t llen;
-	const char *loc = gw_req_expand(r, insn[2], &llen);
+	size_t llen, tn;
+	gwb_match em;
+	const char *subject;
+	if (escaped_captures(r, &em, &subject) != 0)
+		return 500;
+	const char *tpl = gwb_str(r->t, insn[2], &tn);
+	const char *loc = req_expand_with(r, tpl, tn, subject, &em, &llen);
 	if (!loc)
 		return 500;
 	for (size_t i = 0; i < llen; i++)    /* never split the header */

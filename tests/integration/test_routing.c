@@ -137,7 +137,8 @@ START_TEST(redirects)
 {
 	gwt_resp *r = gwdt_get("/docs/v1/a/b%20c");
 	ck_assert_int_eq(r->status, 301);
-	ck_assert_str_eq(gwt_hdr(r, "Location"), "/docs/v2/a/b c");
+	/* a capture's space is percent-encoded (nginx; a raw space is no URI) */
+	ck_assert_str_eq(gwt_hdr(r, "Location"), "/docs/v2/a/b%20c");
 	ck_assert_ptr_nonnull(gwt_hdr(r, "X-Request-Id"));
 	r = gwdt_get("/away?p=1&q=%41");
 	ck_assert_int_eq(r->status, 302);
