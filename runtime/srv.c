@@ -44,6 +44,8 @@ int srv_nworkers;
 #define REQ_POOL_MAX 1024
 #define CONN_POOL_MAX 1024
 #define TOO_LARGE_DRAIN (1024 * 1024)   /* body bytes dropped before a 413 */
+/* the Allow of gwd's own 405 (TRACE, CONNECT): what routes may serve */
+#define METHODS_ALLOWED "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
 /* ------------------------------------------------------------- helpers */
 int srv_header_raw_n(gw_req *r, const char *name, size_t nlen, const char **v, size_t *vlen)
@@ -146,6 +148,8 @@ static void queue_error(gw_req *r, int status, const char *msg)
 		return;
 	gw_hlist h = { 0 };
 	hlist_push(r, &h, "Content-Type", 12, "application/json", 16, HDR_SET);
+	if (status == 405)            /* RFC 9110 15.5.6: a 405 lists what is allowed */
+		hlist_push(r, &h, "Allow", 5, METHODS_ALLOWED, sizeof METHODS_ALLOWED - 1, HDR_SET);
 	r->w->errors++;
 	queue(r, status, resp, &h);
 }
@@ -242,6 +246,73 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
+/* ------------------------------------------- request head sanity
+ * What libmicrohttpd 0.9.75 lets through and nginx refuses (RFC 9112):
+ * a second Host, Content-Length values that differ, Content-Length with
+ * Transfer-Encoding (MHD frames such a body as chunked and ignores the
+ * length: an upstream or a cache in front that reads the length instead
+ * sees another request in the body), methods nginx's parser refuses. */
+typedef struct {
+	unsigned nhost, ncl, nte;
+	const char *cl;               /* the first Content-Length value */
+	size_t cllen;
+	int cl_differs;
+} head_count;
+
+static enum MHD_Result head_count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t keylen, const char *value, size_t vlen)
+{
+	head_count *hc = cls;
+	(void)kind;
+	if (keylen == 4 && !strcasecmp(key, "Host")) {
+		hc->nhost++;
+	} else if (keylen == 14 && !strcasecmp(key, "Content-Length")) {
+		if (hc->ncl++ == 0) {
+			hc->cl = value;
+			hc->cllen = vlen;
+		} else if (vlen != hc->cllen || memcmp(value, hc->cl, vlen) != 0) {
+			hc->cl_differs = 1;
+		}
+	} else if (keylen == 17 && !strcasecmp(key, "Transfer-Encoding")) {
+		hc->nte++;
+	}
+	return MHD_YES;
+}
+
+/* nginx's method token: upper-case letters, '_' and '-' ("get" is 400) */
+static int method_ok(const char *m, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((m[i] >= 'A' && m[i] <= 'Z') || m[i] == '_' || m[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/* 0: go on; else the status decided. *close_now: answer from the head and
+ * close (MHD closes after a response queued in the first call) without
+ * reading any body: a malformed head, as nginx does after its 400s; with
+ * ambiguous framing the body's end is unknown anyway. */
+static int head_sane(gw_req *r, int *close_now)
+{
+	head_count hc = { 0 };
+	*close_now = 1;
+	if (!method_ok(r->method, r->method_len))
+		return 400;
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, head_count_cb, &hc);
+	if (hc.cl_differs || (hc.ncl && hc.nte) || hc.nhost > 1)
+		return 400;
+	*close_now = 0;
+	/* TRACE echoes the request (cookies, credentials) back: cross-site
+	 * tracing; CONNECT would make gwd a tunnel. Refused before routing,
+	 * as nginx does. */
+	if ((r->method_len == 5 && !memcmp(r->method, "TRACE", 5)) ||
+	    (r->method_len == 7 && !memcmp(r->method, "CONNECT", 7)))
+		return 405;
+	return 0;
+}
+
 static void req_begin(gw_req *r, const char *method, const char *version)
 {
 	gw_worker *w = r->w;
@@ -279,6 +350,14 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 	r->tab = r->wt->tab;
 	r->t = r->tab->t;
 	lim = &r->tab->lim;
+
+	int close_now, bad = head_sane(r, &close_now);
+	if (bad) {
+		decide_error(r, bad, NULL);
+		if (close_now)
+			queue_own(r);
+		return;
+	}
 
 	/* body size known up front */
 	const char *v;

@@ -509,65 +509,148 @@ START_TEST(gwd_t_exit_codes)
 }
 END_TEST
 
-/* ---------------------------------------------- pending deviations */
+/* ------------------------------------- request-handling deviations */
 
 /* RFC 9112 3.2: "A server MUST respond with a 400 (Bad Request) status code
  * to ... any request message that contains more than one Host header field
- * line"; nginx: "client sent duplicate host header" -> 400. gwd answers 200
- * (routing on the first Host). */
-START_TEST(pending_duplicate_host_400)
+ * line"; nginx: "client sent duplicate host header" -> 400 (gwd used to
+ * answer 200, routing on the first Host). Closed after, as nginx does. */
+START_TEST(duplicate_host_400)
 {
 	start();
-	const char *raw = gwt_raw(g_port, "GET /resp HTTP/1.1\r\nHost: a\r\nHost: b\r\n"
-	                          "Connection: close\r\n\r\n", 3000);
+	const char *raw = gwt_raw(g_port, "GET /resp HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 3000);
 	assert_raw_error(raw, 400, "bad request");
+	ck_assert_str_eq(gwt_raw_hdr(raw, "Connection"), "close");
+	raw = gwt_raw(g_port, "GET /resp HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 3000);
+	assert_raw_error(raw, 400, "bad request");
+	/* one Host is still fine */
+	raw = gwt_raw(g_port, "GET /resp HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(raw), 200);
 }
 END_TEST
 
 /* RFC 9112 6.3: differing Content-Length values are unrecoverable: 400 and
- * close; nginx: "client sent duplicate header line" -> 400. gwd takes the
- * first and parses the rest of the body as the next request (a desync). */
-START_TEST(pending_conflicting_content_length_400)
+ * close; nginx: "client sent duplicate header line" -> 400. gwd used to
+ * take the first and parse the rest of the body as the next request (a
+ * desync). Content-Length with Transfer-Encoding: libmicrohttpd frames the
+ * body as chunked; nginx refuses the pair with 400, and so does gwd. */
+START_TEST(conflicting_content_length_400)
 {
 	start();
 	const char *raw = gwt_raw(g_port, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
 	                          "Content-Length: 5\r\n\r\nabcdeGET /resp HTTP/1.1\r\nHost: a\r\n"
 	                          "Connection: close\r\n\r\n", 3000);
 	assert_raw_error(raw, 400, "bad request");
+	ck_assert_str_eq(gwt_raw_hdr(raw, "Connection"), "close");
 	ck_assert_msg(strstr(raw + 5, "HTTP/1.1 ") == NULL, "a second answer:\n%s", raw);
+
+	raw = gwt_raw(g_port, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	              "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+	              "GET /resp HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3000);
+	assert_raw_error(raw, 400, "bad request");
+	ck_assert_str_eq(gwt_raw_hdr(raw, "Connection"), "close");
+	ck_assert_msg(strstr(raw + 5, "HTTP/1.1 ") == NULL, "a second answer:\n%s", raw);
+	raw = gwt_raw(g_port, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	              "Content-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 3000);
+	assert_raw_error(raw, 400, "bad request");
+
+	/* the same value twice frames the body one way only (RFC 9112 6.3
+	 * allows it): proxied */
+	raw = gwt_raw(g_port, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	              "Content-Length: 3\r\nConnection: close\r\n\r\nabc", 3000);
+	ck_assert_msg(gwt_raw_status(raw) == 200, "%s", raw);
+	ck_assert_ptr_nonnull(strstr(raw, "\"body_len\": 3"));
 }
 END_TEST
 
-/* "405/413/414/431 limits": nothing in gwd's data plane ever answers 405.
- * nginx refuses TRACE (and CONNECT) with 405 itself; gwd proxies TRACE to
- * the origin (cross-site tracing). */
-START_TEST(pending_trace_405)
+/* "405/413/414/431 limits": nginx refuses TRACE (cross-site tracing) and
+ * CONNECT with 405 itself; gwd used to proxy TRACE to the origin. Other
+ * well-formed method tokens are routed as before; a method nginx's parser
+ * refuses (lower case) is 400. */
+START_TEST(trace_connect_405_bad_method_400)
 {
 	start();
 	gwt_req q = { .method = "TRACE", .url = gwt_url(g_port, "/echo") };
+	gwt_resp *r = gwt_http(&q);
+	assert_own_error(r, 405, "method not allowed");
+	ck_assert_str_eq(gwt_hdr(r, "Allow"), "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS");
+	q.url = gwt_url(g_port, "/resp");
 	assert_own_error(gwt_http(&q), 405, "method not allowed");
+
+	const char *raw = gwt_raw(g_port, "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n"
+	                          "Connection: close\r\n\r\n", 3000);
+	assert_raw_error(raw, 405, "method not allowed");
+	ck_assert_str_eq(gwt_raw_hdr(raw, "Allow"), "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS");
+
+	raw = gwt_raw(g_port, "get /resp HTTP/1.1\r\nHost: a\r\n\r\n", 3000);
+	assert_raw_error(raw, 400, "bad request");
+	ck_assert_str_eq(gwt_raw_hdr(raw, "Connection"), "close");
+
+	raw = gwt_raw(g_port, "PROPFIND /resp HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3000);
+	ck_assert_msg(gwt_raw_status(raw) == 200, "%s", raw);
+	ck_assert_str_eq(gwt_raw_body(raw), "ok\n");
+	gwt_req q2 = { .method = "PATCH", .url = gwt_url(g_port, "/echo"), .body = "x", .body_len = 1 };
+	r = gwt_http(&q2);
+	ck_assert_int_eq(r->status, 200);
+	ck_assert_ptr_nonnull(strstr(r->body, "\"method\": \"PATCH\""));
 }
 END_TEST
 
-/* "400 bad request ... each with a short JSON body": a malformed header
- * line gets libmicrohttpd's HTML 400 without X-Request-Id. */
-START_TEST(pending_malformed_header_json_400)
+/* Requests libmicrohttpd 0.9.75 refuses before gwd sees them get MHD's own
+ * answer (docs/gwd.md "Requests libmicrohttpd answers itself"): it gives no
+ * hook to replace these pages. Asserted exactly, so that a libmicrohttpd
+ * that changes them shows up here. */
+START_TEST(mhd_own_answers_documented)
 {
 	start();
-	const char *raw = gwt_raw(g_port, "GET /resp HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", 3000);
-	assert_raw_error(raw, 400, "bad request");
+	static const struct { const char *req; int status; } k[] = {
+		{ "GET /resp HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", 400 },
+		{ "GET /resp\r\n\r\n", 400 },
+		{ "GET /resp HTTP/9.9\r\nHost: a\r\n\r\n", 505 },
+	};
+	for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+		const char *raw = gwt_raw(g_port, k[i].req, 3000);
+		ck_assert_msg(gwt_raw_status(raw) == k[i].status, "%s:\n%s", k[i].req, raw);
+		ck_assert_ptr_null(gwt_raw_hdr(raw, "X-Request-Id"));
+		ck_assert_str_eq(gwt_raw_hdr(raw, "Connection"), "close");
+		ck_assert_msg(!strncmp(gwt_raw_body(raw), "<html>", 6), "%s", raw);
+	}
+	/* a request line without spaces: closed without an answer */
+	ck_assert_str_eq(gwt_raw(g_port, "garbage\r\n\r\n", 3000), "");
+	/* gwd still serves */
+	ck_assert_int_eq(get("/resp")->status, 200);
 }
 END_TEST
 
-/* A capture holding CR LF in a redirect: nginx escapes captures into the
- * Location (%0D%0A); gwd answers 500 "internal error". */
-START_TEST(pending_redirect_capture_escaped)
+/* A capture holding CR LF or a space in a redirect: percent-encoded into
+ * the Location as nginx does (%0D%0A, %20); gwd used to answer 500. */
+START_TEST(redirect_capture_escaped)
 {
 	start();
 	gwt_resp *r = get("/crlf/a%0d%0aSet-Cookie:%20x=1");
 	ck_assert_int_eq(r->status, 302);
 	ck_assert_str_eq(gwt_hdr(r, "Location"), "/to/a%0D%0ASet-Cookie:%20x=1");
 	ck_assert_ptr_null(gwt_hdr(r, "Set-Cookie"));
+	r = get("/crlf/a%0d%0aX:1");
+	ck_assert_int_eq(r->status, 302);
+	ck_assert_str_eq(gwt_hdr(r, "Location"), "/to/a%0D%0AX:1");
+	ck_assert_ptr_null(gwt_hdr(r, "X"));
+	r = get("/crlf/a%20b%25c%22%7f%c3%a9");
+	ck_assert_int_eq(r->status, 302);
+	ck_assert_str_eq(gwt_hdr(r, "Location"), "/to/a%20b%25c%22%7F%C3%A9");
+	/* plain captures and ${...} are unchanged (redirect_location_exact) */
+	r = get("/crlf/a-b_c.d~e:f@g!h$i&j'k(l)m*n+o,p;q=r");
+	ck_assert_str_eq(gwt_hdr(r, "Location"), "/to/a-b_c.d~e:f@g!h$i&j'k(l)m*n+o,p;q=r");
+}
+END_TEST
+
+/* still pending: libmicrohttpd answers a header line without a colon with
+ * its own HTML 400 (see mhd_own_answers_documented); no hook in 0.9.75 */
+START_TEST(pending_malformed_header_json_400)
+{
+	start();
+	const char *raw = gwt_raw(g_port, "GET /resp HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", 3000);
+	assert_raw_error(raw, 400, "bad request");
 }
 END_TEST
 
@@ -588,16 +671,17 @@ int main(void)
 	tcase_add_test(t, dyups_survives_reload_and_restart);
 	tcase_add_test(t, admin_token_whitespace);
 	tcase_add_test(t, gwd_t_exit_codes);
+	tcase_add_test(t, duplicate_host_400);
+	tcase_add_test(t, conflicting_content_length_400);
+	tcase_add_test(t, trace_connect_405_bad_method_400);
+	tcase_add_test(t, mhd_own_answers_documented);
+	tcase_add_test(t, redirect_capture_escaped);
 	suite_add_tcase(s, t);
 	const char *pending = getenv("GW_AUDIT_PENDING");
 	if (pending && !strcmp(pending, "1")) {
 		TCase *p = tcase_create("pending");
 		tcase_set_timeout(p, 60);
-		tcase_add_test(p, pending_duplicate_host_400);
-		tcase_add_test(p, pending_conflicting_content_length_400);
-		tcase_add_test(p, pending_trace_405);
 		tcase_add_test(p, pending_malformed_header_json_400);
-		tcase_add_test(p, pending_redirect_capture_escaped);
 		suite_add_tcase(s, p);
 	}
 	return gwt_main(s, "gwd gwc gw-origin");
