@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	if (!cfg || config_load(cpath, cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "gwd: %s\n", cfg ? err : "out of memory");
+		free(cfg);
 		return 1;
 	}
 	if (test) {
