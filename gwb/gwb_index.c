@@ -41,7 +41,9 @@
  *             the line the walk reads next, and the index never refers
  *             to STRDATA
  *     nodes: the root first, then the others in preorder (children in
- *             ascending byte order); zero padding to a word
+ *             ascending byte order), so a node's subtree lies right after
+ *             it: the walk prefetches the lines after a node it descends
+ *             to; zero padding to a word
  *
  *   trie node (byte-granular): a byte-wise radix trie over paths
  *     u8 llen      label bytes
@@ -1027,27 +1029,16 @@ static inline __attribute__((always_inline)) void walk_ow(lk *c, const uint8_t *
 		if (k < 0)
 			return;
 		d++;
-		/* the child's offset and the next one's (the end of its
-		 * subtree; for the last child, bytes after the array: read, not
-		 * used; the zero tail keeps the read inside the section) */
-		uint32_t off, nx;
-		if (ow == 2) {
-			off = ld16(fb + nk + 2 * (uint32_t)k);
-			nx = ld16(fb + nk + 2 * (uint32_t)k + 2);
-		} else {
-			off = ld32(fb + nk + 4 * (uint32_t)k);
-			nx = ld32(fb + nk + 4 * (uint32_t)k + 4);
-		}
-		uint32_t lastkid = 0u - ((uint32_t)k + 1 >= nk);   /* all ones or zero: no branch */
-		uint32_t end = (nx & ~lastkid) | ((off + 256) & lastkid);
+		uint32_t off = ow == 2 ? ld16(fb + nk + 2 * (uint32_t)k) : ld32(fb + nk + 4 * (uint32_t)k);
 		n = g + off;
-		/* the child's subtree follows it (preorder): ask for its first
-		 * lines now, so that the misses on the child and on the child
-		 * it leads to overlap instead of coming one after the other */
-		uint32_t last = off + (end - off < 256 ? end - off : 256) - 1;
-		__builtin_prefetch(g + (off + 64 < last ? off + 64 : last));
-		__builtin_prefetch(g + (off + 128 < last ? off + 128 : last));
-		__builtin_prefetch(g + (off + 192 < last ? off + 192 : last));
+		/* the child's subtree follows it (preorder): ask for its next
+		 * two lines now, so that the misses on the child and on the
+		 * child it leads to overlap instead of coming one after the
+		 * other (past a small subtree they are its siblings': a little
+		 * bandwidth, no fault; integer arithmetic, as the address may
+		 * lie past the table) */
+		__builtin_prefetch((const void *)((uintptr_t)n + 64));
+		__builtin_prefetch((const void *)((uintptr_t)n + 128));
 	}
 }
 
