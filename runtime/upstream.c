@@ -813,6 +813,16 @@ void ups_report(ups_upstream *u, ups_server *s, int ok, uint64_t now_ms)
 	atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
 	if (s->max_fails == 0)
 		return;
+	/* nginx: the only server of a group is never marked down by failures;
+	 * there is nothing to fail over to, and the next client is better
+	 * served by a fresh attempt (502) than by a refusal (503) */
+	if (u) {
+		ups_snapshot *sn = ups_acquire(u);
+		size_t n = sn ? sn->n : 0;
+		ups_release(sn);
+		if (n <= 1)
+			return;
+	}
 	long long now = (long long)now_ms;
 	long long ft = s->fail_timeout_ms ? s->fail_timeout_ms : DEFAULT_FAIL_TIMEOUT;
 	long long du = atomic_load(&s->down_until_ms);

@@ -602,13 +602,30 @@ END_TEST
 START_TEST(fail_timeout_default)
 {
 	/* fail_timeout 0 means nginx's 10 s */
-	static const tsrv s[] = { { "a:1", 1, 1, 0, 0 } };
+	static const tsrv s[] = { { "a:1", 1, 1, 0, 0 }, { "b:1", 1, 1, 0, 0 } };
 	ups_upstream *u;
-	ups_registry *r = reg1(GWB_BAL_ROUND_ROBIN, s, 1, &u);
+	ups_registry *r = reg1(GWB_BAL_ROUND_ROBIN, s, 2, &u);
 	ups_server *a = srv_at(u, 0);
 	ck_assert_uint_eq(a->fail_timeout_ms, 10000);
 	ups_report(u, a, 0, 5);
 	ck_assert_int_eq(atomic_load(&a->down_until_ms), 10005);
+	ups_registry_free(r);
+}
+END_TEST
+
+START_TEST(single_server_never_ejected)
+{
+	/* nginx: the only server of a group is not marked down by failures */
+	static const tsrv s[] = { { "a:1", 1, 1, 1000, 0 } };
+	ups_upstream *u;
+	ups_registry *r = reg1(GWB_BAL_ROUND_ROBIN, s, 1, &u);
+	ups_server *a = srv_at(u, 0);
+	ups_pick_ctx c = { .worker = 0, .now_ms = 10 };
+	for (int i = 0; i < 5; i++)
+		ups_report(u, a, 0, 5);
+	ck_assert_int_eq(atomic_load(&a->down_until_ms), 0);
+	ck_assert_uint_eq(atomic_load(&a->failures), 5);
+	ck_assert_ptr_eq(pick1(u, &c), a);
 	ups_registry_free(r);
 }
 END_TEST
@@ -705,7 +722,7 @@ START_TEST(sync_upstreams_come_and_go)
 	ups_upstream *alpha = ups_find(r, "alpha");
 	ck_assert_ptr_nonnull(alpha);
 	ck_assert_ptr_null(ups_find(r, "beta"));
-	ups_report(alpha, srv_at(alpha, 0), 0, 10);   /* ejected until 1010 */
+	ups_report(alpha, srv_at(alpha, 0), 0, 10);   /* one failure counted */
 
 	t = mk_table(v2, 1);
 	ck_assert_int_eq(ups_sync(r, t), 0);
@@ -722,7 +739,7 @@ START_TEST(sync_upstreams_come_and_go)
 	ck_assert_int_eq(ups_sync(r, t), 0);
 	free_table(t);
 	ck_assert_ptr_eq(ups_find(r, "alpha"), alpha);
-	ck_assert_int_eq(atomic_load(&srv_at(alpha, 0)->down_until_ms), 1010);
+	ck_assert_uint_eq(atomic_load(&srv_at(alpha, 0)->failures), 1);
 
 	/* a table with a duplicate name is refused and changes nothing */
 	tups dup[] = { { "x", 0, 0, s, 1 }, { "x", 0, 0, s, 1 } };
@@ -989,6 +1006,7 @@ static Suite *suite(void)
 	tc = tcase_create("health");
 	tcase_add_test(tc, passive_ejection);
 	tcase_add_test(tc, fail_timeout_default);
+	tcase_add_test(tc, single_server_never_ejected);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("state");
