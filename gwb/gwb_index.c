@@ -1121,7 +1121,7 @@ typedef struct ixv {
 	const gwb_table *t;
 	const uint8_t *b;              /* the section's bytes */
 	uint32_t lim;                  /* records end before the zero tail */
-	uint8_t *cov;                  /* per byte: some record covers it */
+	uint8_t *cov;                  /* bit per byte: some record covers it */
 	uint8_t *filed;                /* per route */
 	uint32_t *stack;               /* (offset, depth, branch byte + 1) triples */
 	size_t sp, cap;
@@ -1140,9 +1140,9 @@ static int cover(ixv *v, uint64_t off, uint64_t n)
 	if (off + n > v->lim)
 		return -1;
 	for (uint64_t i = off; i < off + n; i++) {
-		if (v->cov[i])
+		if (v->cov[i >> 3] & (1u << (i & 7)))
 			return -1;
-		v->cov[i] = 1;
+		v->cov[i >> 3] |= (uint8_t)(1u << (i & 7));
 	}
 	return 0;
 }
@@ -1350,14 +1350,14 @@ int gwb_index_verify(const gwb_table *t, char *err, size_t errlen)
 	v.lim = 4 * (t->nindex - 2);
 	if (w[t->nindex - 2] || w[t->nindex - 1])
 		return gwb_errf(err, errlen, "index: no zero tail");
-	v.cov = calloc((size_t)t->nindex * 4, 1);
+	v.cov = calloc((size_t)t->nindex / 2 + 1, 1);     /* nindex * 4 bits */
 	v.filed = calloc(t->nroute ? t->nroute : 1, 1);
 	v.pbuf = malloc((size_t)t->nindex * 4 + 1);
 	if (!v.cov || !v.filed || !v.pbuf) {
 		gwb_errf(err, errlen, "out of memory");
 		goto out;
 	}
-	memset(v.cov, 1, 4 * GWB_IX_HDR);
+	memset(v.cov, 0xff, 4 * GWB_IX_HDR / 8);            /* the header */
 	if (w[GWB_IX_RESERVED]) {
 		gwb_errf(err, errlen, "index: reserved header word not zero");
 		goto out;
@@ -1389,7 +1389,7 @@ int gwb_index_verify(const gwb_table *t, char *err, size_t errlen)
 	}
 	/* one encoding per table: what no record covers is padding, zero */
 	for (uint32_t i = 0; i < v.lim; i++)
-		if (!v.cov[i] && v.b[i]) {
+		if (!(v.cov[i >> 3] & (1u << (i & 7))) && v.b[i]) {
 			gwb_errf(err, errlen, "index: byte %u: padding not zero", i);
 			goto out;
 		}
