@@ -1080,11 +1080,11 @@ static inline uint32_t lookup(const gwb_table *t, const gwb_prep *p, gwb_match *
 		uint64_t lens = ix[GWB_IX_WILDLENS] | (uint64_t)ix[GWB_IX_WILDLENS + 1] << 32;
 		for (uint64_t m63 = lens & ~(1ull << 63); m63; m63 &= m63 - 1) {
 			size_t sl = (size_t)__builtin_ctzll(m63);
-			if (sl < hlen && host[hlen - sl - 1] == '.')
+			if (sl + 1 < hlen && host[hlen - sl - 1] == '.')   /* a label before the dot */
 				wild_probe(&c, host + hlen - sl, sl);
 		}
 		if ((lens >> 63) && hlen >= 64)         /* suffixes of 63 bytes and more */
-			for (size_t i = 0; i + 64 <= hlen; i++)
+			for (size_t i = 1; i + 64 <= hlen; i++)
 				if (host[i] == '.')
 					wild_probe(&c, host + i + 1, hlen - i - 1);
 	}

@@ -116,7 +116,8 @@ static inline int run(const gwb_table *t, const uint8_t *cb, uint32_t r, uint32_
 			break;
 		case GWB_OP_HOST_WILD:
 			a = gwb_s(t, code(pc + 1), &al);
-			flag = p->hlen > al && p->host[p->hlen - al - 1] == '.' &&
+			/* at least one label before the dot: ".example.com" is no match */
+			flag = p->hlen > al + 1 && p->host[p->hlen - al - 1] == '.' &&
 			       eq_lower(p->host + p->hlen - al, a, al);
 			pc += 2;
 			break;

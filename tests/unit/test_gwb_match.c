@@ -70,7 +70,7 @@ START_TEST(hosts)
 	ck_assert_uint_eq(match("GET", "A.B.EXAMPLE.COM:1", "/"), 1);
 	ck_assert_uint_eq(match("GET", "example.com", "/"), GWB_NONE);
 	ck_assert_uint_eq(match("GET", "xexample.com", "/"), GWB_NONE);
-	ck_assert_uint_eq(match("GET", ".example.com", "/"), 1);
+	ck_assert_uint_eq(match("GET", ".example.com", "/"), GWB_NONE);  /* empty label */
 	ck_assert_uint_eq(match("GET", "[::1]:8080", "/"), 2);
 	ck_assert_uint_eq(match("GET", "[::1]", "/"), 2);
 	ck_assert_uint_eq(match("GET", "[::2]:8080", "/"), GWB_NONE);
