@@ -102,6 +102,17 @@ static void print_demo(const gwd_config *cfg, int oport)
 	fflush(stdout);
 }
 
+/* a start-up failure before reload_init owns the config: free what was
+ * taken so far (a refused start must not look like a leak) */
+static int early_fail(gwd_config *cfg, ups_registry *reg)
+{
+	if (reg)
+		ups_registry_free(reg);
+	config_free(cfg);
+	free(cfg);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cpath = NULL;
@@ -169,22 +180,22 @@ int main(int argc, char **argv)
 	ups_registry *reg = ups_registry_new();
 	if (!reg || phase_init() != 0 || sfd < 0) {
 		log_err("initialisation failed");
-		return 1;
+		return early_fail(cfg, reg);
 	}
 	/* before reload_init: the first table load applies the persisted state */
 	if (admin_init(cfg, reg, err, sizeof err) != 0) {
 		log_err("%s", err);
-		return 1;
+		return early_fail(cfg, reg);
 	}
 	/* GET /metrics (registered before admin_start), the access log writer */
 	if (metrics_init(reg, cfg, err, sizeof err) != 0 || accesslog_open(cfg, err, sizeof err) != 0) {
 		log_err("%s", err);
-		return 1;
+		return early_fail(cfg, reg);
 	}
 	/* GET /: the live dashboard page (dashboard.h) */
 	if (dashboard_init(err, sizeof err) != 0) {
 		log_err("%s", err);
-		return 1;
+		return early_fail(cfg, reg);
 	}
 	if (reload_init(cfg, reg, err, sizeof err) != 0) {
 		log_err("%s", err);
