@@ -22,6 +22,7 @@ if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
 	git ls-files -co --exclude-standard | grep -v '^build-san/' | tar -cf - -T - | tar -xf - -C "$san"
 	( cd "$san" && { [ -x configure ] || ./autogen.sh >/dev/null; } &&
 	  { [ -f Makefile ] || ./configure -q --enable-sanitizers CC="${SAN_CC:-gcc}"; } )
+	export CK_TIMEOUT_MULTIPLIER=3  # sanitizers slow everything down
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	make -C "$san" -j"$jobs" check || { cat "$san"/tests/*.log "$san"/tests/*/*.log 2>/dev/null | tail -200; exit 1; }
 fi
