@@ -6,15 +6,17 @@
 #   GW_BUILDDIR=/tmp/b BENCH_ARGS="-d 5 -r 3" bench/plugins-bench.sh
 #
 # Proxy throughput through the shared harness (/work/shared/bench/
-# proxy-bench.sh, peers nginx and openresty), twice, gwd being the candidate:
+# proxy-bench.sh, peers nginx and openresty), four invocations in the order
+# A B B A, gwd being the candidate:
 #   A  gwd with auth key (X-API-Key, the key every harness request carries)
 #      + rate_limit (1,000,000 r/s: never limiting) + waf sqli xss traversal
 #      on the route — the same gateway work as the openresty peer's Lua
 #      access phase, plus the WAF;
 #   B  the same gwd and route without plugins.
 # Each invocation has its own nginx baseline; the figures are medians of
-# per-round ratios taken inside one invocation, so machine speed drifting
-# between the two invocations cancels out:
+# per-round ratios taken inside one invocation (rounds of both invocations
+# of a configuration pooled), so machine speed drifting between invocations
+# cancels out:
 #   plugin_overhead_pct  1 - (A/nginx) / (B/nginx), in %   (target <= 15)
 #   ratio_vs_openresty   A / openresty, same rounds         (target >= 1.5)
 # plus cpu_us/r (proxy CPU per request) of A and B, a steadier view of the
@@ -31,7 +33,8 @@
 #                  test_waf_corpus are (default: ., then ./build)
 #   PROXY_BENCH    the harness (default /work/shared/bench/proxy-bench.sh)
 #   GWD_THREADS    gwd worker threads (default auto = cores)
-#   BENCH_ARGS     harness flags (default "-d 5 -r 3"; e.g. "--pin -d 5 -r 5")
+#   BENCH_ARGS     harness flags per invocation (default "-d 5 -r 2"; e.g.
+#                  "--pin -d 5 -r 3")
 #   BASE_PORT      the harness's ports: origin BASE_PORT, peers +1..+3, gwd +10
 #                  (default 18080; pick another while someone else benchmarks)
 #   SKIP_PROXY=1   only the WAF figures
@@ -99,10 +102,14 @@ HARNESS=${PROXY_BENCH:-/work/shared/bench/proxy-bench.sh}
 work=$(mktemp -d /tmp/plugins-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# median of per-round ratios num/den from a harness TSV (round target rps ...)
-ratio() {   # tsv num den
-	awk -F'\t' -v a="$2" -v b="$3" '
-		NR > 1 { rps[$1 "/" $2] = $3; rounds[$1] = 1 }
+# The harness's per-round TSV: round target rps p50 p99 non2xx sockerr
+# requests cpu_us_per_req other wrk. Several invocations pool their rounds.
+# median over rounds of num's rps / den's rps (same round, same invocation)
+ratio() {   # num den tsv...
+	local a=$1 b=$2
+	shift 2
+	awk -F'\t' -v a="$a" -v b="$b" '
+		FNR > 1 { rps[FILENAME "/" $1 "/" $2] = $3; rounds[FILENAME "/" $1] = 1 }
 		END {
 			n = 0
 			for (r in rounds)
@@ -111,13 +118,21 @@ ratio() {   # tsv num den
 			if (!n) { print "n/a"; exit }
 			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
 				if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-			m = n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
-			printf "%.3f\n", m
-		}' "$1"
+			printf "%.3f\n", n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+		}' "$@"
 }
-# a column of a target's row in the harness table: cpu_us/r is $8, req/s $2
-column() {   # out target field
-	awk -v t="$2" -v f="$3" '$1 == t && NF >= 10 {v = $f} END {print (v == "" ? "n/a" : v)}' "$1"
+# median over rounds of one column of a target: rps is 3, cpu_us_per_req 9
+median() {   # target field tsv...
+	local t=$1 f=$2
+	shift 2
+	awk -F'\t' -v t="$t" -v f="$f" '
+		FNR > 1 && $2 == t { v[n++] = $f }
+		END {
+			if (!n) { print "n/a"; exit }
+			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+				if (v[j] + 0 < v[i] + 0) { x = v[i]; v[i] = v[j]; v[j] = x }
+			printf "%.1f\n", n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+		}' "$@"
 }
 
 OVERHEAD=n/a VS_OPENRESTY=n/a OVERHEAD_CPU=n/a CPU_VS_OPENRESTY=n/a
@@ -131,15 +146,19 @@ if [ -z "${SKIP_PROXY:-}" ]; then
 			exit 1
 		fi
 	fi
-	for mode in plugins plain; do
-		echo "== proxy-bench: gwd ($mode) vs nginx, openresty" >&2
+	# A B B A: drift of the machine's speed over the whole run hits both
+	# configurations alike
+	i=0
+	for mode in plugins plain plain plugins; do
+		i=$((i + 1))
+		echo "== proxy-bench $i/4: gwd ($mode) vs nginx, openresty" >&2
 		set +e
 		# shellcheck disable=SC2086
-		"$HARNESS" ${BENCH_ARGS:--d 5 -r 3} --peers nginx,openresty \
+		"$HARNESS" ${BENCH_ARGS:--d 5 -r 2} --peers nginx,openresty \
 			--base-port "${BASE_PORT:-18080}" \
 			--candidate "$here/plugins-bench.sh --candidate $mode" \
 			--candidate-port $((${BASE_PORT:-18080} + 10)) --candidate-name "gwd-$mode" \
-			--results "$work/$mode.tsv" 2>&1 | tee "$work/$mode.out" >&2
+			--results "$work/$mode.$i.tsv" 2>&1 | tee "$work/$mode.$i.out" >&2
 		rc=${PIPESTATUS[0]}
 		set -e
 		if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
@@ -148,17 +167,17 @@ if [ -z "${SKIP_PROXY:-}" ]; then
 		fi
 		[ "$rc" = 3 ] && echo "plugins-bench: WARNING: noisy runs for gwd-$mode" >&2
 	done
-	A_NG=$(ratio "$work/plugins.tsv" gwd-plugins nginx)
-	B_NG=$(ratio "$work/plain.tsv" gwd-plain nginx)
-	VS_OPENRESTY=$(ratio "$work/plugins.tsv" gwd-plugins openresty)
-	OR_NG=$(ratio "$work/plugins.tsv" openresty nginx)
+	A_NG=$(ratio gwd-plugins nginx "$work"/plugins.*.tsv)
+	B_NG=$(ratio gwd-plain nginx "$work"/plain.*.tsv)
+	VS_OPENRESTY=$(ratio gwd-plugins openresty "$work"/plugins.*.tsv)
+	OR_NG=$(ratio openresty nginx "$work"/*.tsv)
 	OVERHEAD=$(awk -v a="$A_NG" -v b="$B_NG" \
 		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (1 - a / b) * 100; else print "n/a" }')
-	CPU_A=$(column "$work/plugins.out" gwd-plugins 8)
-	CPU_B=$(column "$work/plain.out" gwd-plain 8)
-	CPU_OR=$(column "$work/plugins.out" openresty 8)
-	RPS_A=$(column "$work/plugins.out" gwd-plugins 2)
-	RPS_B=$(column "$work/plain.out" gwd-plain 2)
+	CPU_A=$(median gwd-plugins 9 "$work"/plugins.*.tsv)
+	CPU_B=$(median gwd-plain 9 "$work"/plain.*.tsv)
+	CPU_OR=$(median openresty 9 "$work"/*.tsv)
+	RPS_A=$(median gwd-plugins 3 "$work"/plugins.*.tsv)
+	RPS_B=$(median gwd-plain 3 "$work"/plain.*.tsv)
 	# the same two questions in CPU per request (steadier on a busy machine)
 	OVERHEAD_CPU=$(awk -v a="$CPU_A" -v b="$CPU_B" \
 		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (a / b - 1) * 100; else print "n/a" }')
