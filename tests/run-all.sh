@@ -9,9 +9,21 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -f Makefile ] || { [ -x configure ] || ./autogen.sh; ./configure; }
 jobs=$(nproc)
+passed=0 failed=0
+# add a make check run's totals (automake's test-suite.log header) and, on
+# failure, print the closing line before leaving
+tally() {
+	local log=$1 p f
+	p=$(sed -n 's/^# PASS: *//p' "$log" 2>/dev/null | head -1)
+	f=$(sed -n 's/^# FAIL: *//p' "$log" 2>/dev/null | head -1)
+	e=$(sed -n 's/^# ERROR: *//p' "$log" 2>/dev/null | head -1)
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+}
+closing() { echo "tests: $passed passed, $failed failed"; }
 
 echo "== make check"
-make -j"$jobs" check || { cat tests/*.log tests/*/*.log 2>/dev/null | tail -200; exit 1; }
+make -j"$jobs" check || { cat tests/*.log tests/*/*.log 2>/dev/null | tail -200; tally test-suite.log; failed=$((failed ? failed : 1)); closing; exit 1; }
+tally test-suite.log
 
 if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
 	echo "== ASan+UBSan build + make check"
@@ -24,11 +36,18 @@ if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
 	  { [ -f Makefile ] || ./configure -q --enable-sanitizers CC="${SAN_CC:-gcc}"; } )
 	export CK_TIMEOUT_MULTIPLIER=3  # sanitizers slow everything down
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	make -C "$san" -j"$jobs" check || { cat "$san"/tests/*.log "$san"/tests/*/*.log 2>/dev/null | tail -200; exit 1; }
+	make -C "$san" -j"$jobs" check || { cat "$san"/tests/*.log "$san"/tests/*/*.log 2>/dev/null | tail -200; tally "$san/test-suite.log"; failed=$((failed ? failed : 1)); closing; exit 1; }
+	tally "$san/test-suite.log"
 fi
 
 if [ "${GW_SKIP_FUZZ:-0}" != 1 ]; then
 	echo "== fuzzers"
-	"$top/tests/fuzz/run.sh" "${GW_FUZZ_SECONDS:-60}"
+	nf=$(ls "$top"/tests/fuzz/fuzz_*.c | wc -l)
+	if "$top/tests/fuzz/run.sh" "${GW_FUZZ_SECONDS:-60}"; then
+		passed=$((passed + nf))
+	else
+		failed=$((failed + 1)); closing; exit 1
+	fi
 fi
 echo "== all tests passed"
+closing
