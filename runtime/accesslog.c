@@ -207,6 +207,20 @@ static void ob_json(ob *o, const char *s, size_t max)
 	size_t used = 0, n = strlen(s);
 	const unsigned char *u = (const unsigned char *)s;
 	for (size_t i = 0; i < n;) {
+		/* a run of printable ASCII that needs no escape (most of a
+		 * line) goes in with one copy instead of one per byte */
+		size_t j = i;
+		while (j < n && u[j] >= 0x20 && u[j] < 0x7f && u[j] != '"' && u[j] != '\\')
+			j++;
+		if (j > i) {
+			size_t take = j - i < max - used ? j - i : max - used;
+			ob_raw(o, s + i, take);
+			used += take;
+			i += take;
+			if (i < j)
+				break;       /* shortened */
+			continue;
+		}
 		char e[8];
 		size_t el, adv = 1;
 		const char *src = e;
