@@ -310,7 +310,9 @@ static const tcache *time_text(int64_t ms)
 #define MAX_TAG 128
 #define MAX_TAGS 16
 
-static void key(ob *o, const char *k) { ob_str(o, k); }
+/* a literal piece of the line (a key and its punctuation): its length is
+ * known at compile time ("" k refuses anything but a string literal) */
+#define key(o, k) ob_raw((o), "" k, sizeof(k) - 1)
 
 size_t alog_format_json(char *buf, size_t cap, const alog_entry *e)
 {
