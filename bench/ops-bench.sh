@@ -20,7 +20,7 @@
 #    once per mode (PAIRS times, alternating on/off). Every invocation has
 #    its own nginx baseline; a mode's figure is the median of its per-round
 #    gwd/nginx ratios, so machine speed drifting between invocations cancels
-#    out:
+#    out (rounds disturbed by other load are left out, see per_round):
 #      observability_overhead_pct  (1 - ratio_on / ratio_off) x 100  (target <= 5)
 #    plus each mode's cpu_us/r (gwd's CPU per request, a steadier view of
 #    the same cost) and the access log's size (lines really written).
@@ -37,6 +37,8 @@
 #   BASE_PORT      the harness's ports: origin BASE_PORT, nginx +1, gwd +10
 #                  (default 18080; pick another while someone else benchmarks)
 #   PAIRS          on/off invocation pairs (default 1)
+#   NOISE          a round counts as quiet when unrelated processes used at
+#                  most NOISE % of a CPU during both runs (default 10)
 #   LOG_DIR        where the access log goes (default /dev/shm, else /tmp)
 #   SKIP_PROXY=1   only the scrape figure
 #
@@ -121,25 +123,48 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# median of per-round ratios num/den over harness TSVs (round target rps ...)
-ratio() {   # num den tsv...
-	local a=$1 b=$2
-	shift 2
-	awk -F'\t' -v a="$a" -v b="$b" '
-		FNR > 1 { k = FILENAME "/" $1; rps[k "/" $2] = $3; rounds[k] = 1 }
-		END {
-			n = 0
-			for (r in rounds)
-				if ((r "/" a) in rps && (r "/" b) in rps && rps[r "/" b] > 0)
-					v[n++] = rps[r "/" a] / rps[r "/" b]
-			if (!n) { print "n/a"; exit }
+# Per-round figures from harness TSVs (round target rps p50 p99 non2xx
+# sockerr requests cpu_us_per_req other_cpu_pct wrk_cpu_pct). Rounds where
+# unrelated processes used more than NOISE % of a CPU during either
+# target's run are left out when at least two quiet rounds remain (this
+# machine is shared: such rounds swung the ratio by +-40 %).
+# prints "median used total" of rps(num)/rps(den), or of cpu(num)/cpu(den)
+# with what=cpu
+per_round() {   # what num den tsv...
+	local what=$1 a=$2 b=$3
+	shift 3
+	awk -F'\t' -v what="$what" -v a="$a" -v b="$b" -v lim="${NOISE:-10}" '
+		FNR > 1 {
+			k = FILENAME "/" $1 "/" $2
+			rps[k] = $3; cpu[k] = $9; oth[k] = $10; rounds[FILENAME "/" $1] = 1
+		}
+		function med(v, n,   i, j, t) {
 			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
 				if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-			m = n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
-			printf "%.3f\n", m
+			return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+		}
+		END {
+			n = q = 0
+			for (r in rounds) {
+				ka = r "/" a; kb = r "/" b
+				if (!(ka in rps) || !(kb in rps))
+					continue
+				x = what == "cpu" ? (cpu[kb] > 0 ? cpu[ka] / cpu[kb] : -1) \
+				                  : (rps[kb] > 0 ? rps[ka] / rps[kb] : -1)
+				if (x < 0)
+					continue
+				all[n++] = x
+				if (oth[ka] + 0 <= lim && oth[kb] + 0 <= lim)
+					quiet[q++] = x
+			}
+			if (!n) { print "n/a 0 0"; exit }
+			if (q >= 2)
+				printf "%.3f %d %d\n", med(quiet, q), q, n
+			else
+				printf "%.3f %d %d\n", med(all, n), n, n
 		}' "$@"
 }
-# median of a column of a target's rows in harness tables (cpu_us/r $8, req/s $2)
+# median of a column of a target's rows in harness tables (req/s $2)
 column() {   # target field out...
 	local t=$1 f=$2
 	shift 2
@@ -153,6 +178,7 @@ column() {   # target field out...
 }
 
 OVERHEAD=n/a R_ON=n/a R_OFF=n/a CPU_ON=n/a CPU_OFF=n/a CPU_OVER=n/a LOGGED=n/a
+N_ON=0 T_ON=0 N_OFF=0 T_OFF=0
 if [ -z "${SKIP_PROXY:-}" ]; then
 	if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
 		echo "ops-bench: nginx/wrk missing: run $(dirname "$HARNESS")/setup.sh as root" >&2
@@ -198,14 +224,17 @@ print("%d of %d" % (bad, n))' 2>/dev/null || echo "?")
 			fi
 		done
 	done
-	R_ON=$(ratio gwd-obs-on nginx "${on_tsv[@]}")
-	R_OFF=$(ratio gwd-obs-off nginx "${off_tsv[@]}")
+	read -r R_ON N_ON T_ON <<< "$(per_round rps gwd-obs-on nginx "${on_tsv[@]}")"
+	read -r R_OFF N_OFF T_OFF <<< "$(per_round rps gwd-obs-off nginx "${off_tsv[@]}")"
 	OVERHEAD=$(awk -v a="$R_ON" -v b="$R_OFF" \
 		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (1 - a / b) * 100; else print "n/a" }')
+	# gwd's CPU per request relative to nginx's in the same round, on vs off
+	read -r C_ON _ _ <<< "$(per_round cpu gwd-obs-on nginx "${on_tsv[@]}")"
+	read -r C_OFF _ _ <<< "$(per_round cpu gwd-obs-off nginx "${off_tsv[@]}")"
+	CPU_OVER=$(awk -v a="$C_ON" -v b="$C_OFF" \
+		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (a / b - 1) * 100; else print "n/a" }')
 	CPU_ON=$(column gwd-obs-on 8 "${on_out[@]}")
 	CPU_OFF=$(column gwd-obs-off 8 "${off_out[@]}")
-	CPU_OVER=$(awk -v a="$CPU_ON" -v b="$CPU_OFF" \
-		'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.1f\n", (a / b - 1) * 100; else print "n/a" }')
 	RPS_ON=$(column gwd-obs-on 2 "${on_out[@]}")
 	RPS_OFF=$(column gwd-obs-off 2 "${off_out[@]}")
 fi
@@ -260,10 +289,12 @@ done | sort -n | awk '{v[NR] = $1} END { printf "%.1f\n", (v[10] + v[11]) / 2 * 
 
 echo
 if [ -z "${SKIP_PROXY:-}" ]; then
-	echo "# gwd, metrics + JSON access log on:  ${RPS_ON} req/s, ${R_ON} x nginx, cpu ${CPU_ON} us/req," \
-	     "${LOGGED} access log lines written"
-	echo "# gwd, metrics and access log off:    ${RPS_OFF} req/s, ${R_OFF} x nginx, cpu ${CPU_OFF} us/req"
-	echo "# cpu_us/r overhead: ${CPU_OVER} %; target: observability overhead <= 5 %"
+	echo "# gwd, metrics + JSON access log on:  ${RPS_ON} req/s, ${R_ON} x nginx (median of $N_ON quiet" \
+	     "of $T_ON rounds), cpu ${CPU_ON} us/req, ${LOGGED} access log lines written"
+	echo "# gwd, metrics and access log off:    ${RPS_OFF} req/s, ${R_OFF} x nginx (median of $N_OFF quiet" \
+	     "of $T_OFF rounds), cpu ${CPU_OFF} us/req"
+	echo "# cpu_us/r overhead (gwd/nginx cpu per request, on vs off): ${CPU_OVER} %"
+	echo "# target: observability overhead <= 5 %"
 fi
 echo "# /metrics, 1,000 routes x 100 upstreams: $MBYTES bytes, $MLINES samples," \
      "$SERIES per-route request series; median of 20 scrapes"
