@@ -22,7 +22,8 @@ tally() {
 closing() { echo "tests: $passed passed, $failed failed"; }
 
 echo "== make check"
-make -j"$jobs" check || { cat tests/*.log tests/*/*.log 2>/dev/null | tail -200; tally test-suite.log; failed=$((failed ? failed : 1)); closing; exit 1; }
+# on failure: test-suite.log holds the logs of the failing tests only
+make -j"$jobs" check || { tail -300 test-suite.log 2>/dev/null; tally test-suite.log; failed=$((failed ? failed : 1)); closing; exit 1; }
 tally test-suite.log
 
 if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
@@ -36,7 +37,7 @@ if [ "${GW_SKIP_SAN:-0}" != 1 ]; then
 	  { [ -f Makefile ] || ./configure -q --enable-sanitizers CC="${SAN_CC:-gcc}"; } )
 	export CK_TIMEOUT_MULTIPLIER=3  # sanitizers slow everything down
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	make -C "$san" -j"$jobs" check || { cat "$san"/tests/*.log "$san"/tests/*/*.log 2>/dev/null | tail -200; tally "$san/test-suite.log"; failed=$((failed ? failed : 1)); closing; exit 1; }
+	make -C "$san" -j"$jobs" check || { tail -300 "$san/test-suite.log" 2>/dev/null; tally "$san/test-suite.log"; failed=$((failed ? failed : 1)); closing; exit 1; }
 	tally "$san/test-suite.log"
 fi
 
