@@ -193,6 +193,27 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* bytes that go into a JSON string as they are: printable ASCII except
+ * '"' and '\\' (NUL is 0: it ends the scan) */
+static const unsigned char json_plain[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* a JSON string (quotes included) of at most max output bytes: control
  * characters and bytes that are not valid UTF-8 become \u00XX, so the
  * line is valid JSON whatever the client sent; NULL is null */
@@ -203,9 +224,25 @@ static void ob_json(ob *o, const char *s, size_t max)
 		ob_raw(o, "null", 4);
 		return;
 	}
-	ob_raw(o, "\"", 1);
-	size_t used = 0, n = strlen(s);
+	/* the common case, nearly every field of nearly every line: plain
+	 * text that fits, found with one table lookup a byte and copied with
+	 * its quotes in one go (this path was ~2,400 instructions a line
+	 * through the general loop below) */
 	const unsigned char *u = (const unsigned char *)s;
+	size_t n = 0;
+	while (json_plain[u[n]])
+		n++;
+	if (!u[n] && n <= max && o->len + n + 2 + OB_RESERVE < o->cap) {
+		char *d = o->p + o->len;
+		d[0] = '"';
+		memcpy(d + 1, s, n);
+		d[n + 1] = '"';
+		o->len += n + 2;
+		return;
+	}
+	ob_raw(o, "\"", 1);
+	size_t used = 0;
+	n += strlen(s + n);
 	for (size_t i = 0; i < n;) {
 		/* a run of printable ASCII that needs no escape (most of a
 		 * line) goes in with one copy instead of one per byte */
