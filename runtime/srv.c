@@ -257,13 +257,31 @@ typedef struct {
 	const char *cl;               /* the first Content-Length value */
 	size_t cllen;
 	int cl_differs;
+	int bad_byte;                 /* NUL, bare CR or another control byte in a value */
+	const char *te;               /* the Transfer-Encoding value */
+	size_t telen;
 } head_count;
+
+/* a control byte other than HTAB in a field value: MHD 0.9.75 passes a
+ * NUL or a bare CR on ("X: a\rb"), which an upstream may read as the end
+ * of the value or of the line (RFC 9112 section 2.2: reject) */
+static int value_bad(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
 
 static enum MHD_Result head_count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
                                     size_t keylen, const char *value, size_t vlen)
 {
 	head_count *hc = cls;
 	(void)kind;
+	if (value_bad(value, vlen))
+		hc->bad_byte = 1;
 	if (keylen == 4 && !strcasecmp(key, "Host")) {
 		hc->nhost++;
 	} else if (keylen == 14 && !strcasecmp(key, "Content-Length")) {
@@ -275,8 +293,47 @@ static enum MHD_Result head_count_cb(void *cls, enum MHD_ValueKind kind, const c
 		}
 	} else if (keylen == 17 && !strcasecmp(key, "Transfer-Encoding")) {
 		hc->nte++;
+		hc->te = value;
+		hc->telen = vlen;
 	}
 	return MHD_YES;
+}
+
+/* Transfer-Encoding other than "chunked": with chunked not the last
+ * coding the body's end is unknown (RFC 9112 section 6.1: 400); a coding
+ * gwd does not implement before a final chunked is 501, as nginx answers.
+ * MHD 0.9.75 would wait for such a body until the client timeout. */
+static int te_status(const char *v, size_t n)
+{
+	/* exactly what MHD frames as chunked (it compares the whole value:
+	 * "chunked " with a trailing space would be read until the close) */
+	if (n == 7 && !strncasecmp(v, "chunked", 7))
+		return 0;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	if (n == 7 && !strncasecmp(v, "chunked", 7))
+		return 400;
+	size_t k = n;
+	while (k && v[k - 1] != ',' && v[k - 1] != ' ' && v[k - 1] != '\t')
+		k--;
+	return n - k == 7 && !strncasecmp(v + k, "chunked", 7) ? 501 : 400;
+}
+
+/* a request target with a space or control byte: MHD 0.9.75 takes
+ * "GET /a b HTTP/1.1" as the target "/a b", which no upstream accepts
+ * (nginx: 400) */
+static int target_bad(const char *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)u[i];
+		if (c <= 0x20 || c == 0x7f)
+			return 1;
+	}
+	return 0;
 }
 
 /* nginx's method token: upper-case letters, '_' and '-' ("get" is 400) */
@@ -301,7 +358,14 @@ static int head_sane(gw_req *r, int *close_now)
 	if (!method_ok(r->method, r->method_len))
 		return 400;
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, head_count_cb, &hc);
-	if (hc.cl_differs || (hc.ncl && hc.nte) || hc.nhost > 1)
+	if (hc.cl_differs || (hc.ncl && hc.nte) || hc.nhost > 1 || hc.nte > 1 || hc.bad_byte)
+		return 400;
+	if (hc.nte) {
+		int st = te_status(hc.te, hc.telen);
+		if (st)
+			return st;
+	}
+	if (r->uri && target_bad(r->uri, r->uri_len))
 		return 400;
 	*close_now = 0;
 	/* TRACE echoes the request (cookies, credentials) back: cross-site
