@@ -235,6 +235,7 @@ struct gw_worker {
 	unsigned nreq;               /* requests in flight */
 	unsigned nconn;
 	uint32_t *sock; size_t nsock;/* curl socket state by fd */
+	struct door_state *door;     /* door.c: gwd's accept on plain listeners */
 	pthread_t th;
 	int joined;                  /* control thread: th joined */
 	atomic_int stop;             /* 1 graceful, 2 now */
@@ -258,8 +259,13 @@ void srv_queue_error(gw_req *r, int status, const char *msg);
 void *srv_alloc(gw_req *r, size_t n);
 void srv_sweep(gw_worker *w, uint64_t now, uint32_t client_timeout_ms);
 struct gwd_config;
+/* lfd < 0: a daemon without a listen socket (door.c accepts for it) */
 struct MHD_Daemon *srv_daemon_start(gw_worker *w, int lfd, const struct gwd_config *cfg,
                                     int nworkers);
+/* bytes of a request head libmicrohttpd's connection pool has room for,
+ * and the connections each of nworkers workers takes (max_connections) */
+size_t srv_head_room(const struct gwd_config *cfg);
+unsigned srv_conn_limit(const struct gwd_config *cfg, int nworkers);
 /* the same with TLS (MHD_USE_TLS, tls.c's certificate callback) */
 struct MHD_Daemon *srv_daemon_start_tls(gw_worker *w, int lfd, const struct gwd_config *cfg,
                                         int nworkers);

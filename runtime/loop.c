@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "door.h"
 #include "log.h"
 #include "reload.h"
 
@@ -154,8 +155,15 @@ int loop_worker_init(gw_worker *w, const int *lfds, size_t nl, const gwd_config 
 	for (size_t i = 0; i < nl; i++) {
 		int tls;
 		const cfg_listen *l = srv_listen_addr(cfg, i, &tls);
+		/* plain: gwd accepts and looks at the first head (door.c) */
 		w->mhd[i] = tls ? srv_daemon_start_tls(w, lfds[i], cfg, nworkers)
-		                : srv_daemon_start(w, lfds[i], cfg, nworkers);
+		                : srv_daemon_start(w, -1, cfg, nworkers);
+		if (!tls && w->mhd[i] &&
+		    door_listen(w, i, nl, lfds[i], srv_head_room(cfg), srv_conn_limit(cfg, nworkers)) != 0) {
+			snprintf(err, errlen, "worker %d: cannot accept on %s:%d", w->idx, l->host, l->port);
+			close(lfds[i]);
+			return -1;
+		}
 		if (!w->mhd[i]) {
 			snprintf(err, errlen, "worker %d: libmicrohttpd did not start on %s:%d%s", w->idx,
 			         l->host, l->port, tls ? " (TLS)" : "");
@@ -186,6 +194,7 @@ static void start_drain(gw_worker *w)
 		if (l != MHD_INVALID_SOCKET)
 			close(l);
 	}
+	door_close(w);
 	/* idle connections go now, busy ones after their response
 	 * (queue() adds "Connection: close" while draining) */
 	srv_sweep(w, gw_tl_now, w->wt->tab->lim.client_timeout_ms);
@@ -364,6 +373,10 @@ void *loop_run(void *arg)
 				mhd_ready = 1;
 			} else if (tag == TAG_PLUG) {
 				plug_io(fd, evs[i].events);
+			} else if (tag == DOOR_TAG_LISTEN) {
+				door_listen_event(w, (uint32_t)fd);
+			} else if (tag == DOOR_TAG_CONN) {
+				door_conn_event(w, fd, evs[i].events);
 			} else {
 				uint64_t v;
 				ssize_t k = read(w->evfd, &v, sizeof v);
@@ -393,6 +406,7 @@ void *loop_run(void *arg)
 			w->next_sweep = gw_tl_now + SWEEP_MS;
 			const gw_limits *lim = &w->wt->tab->lim;
 			srv_sweep(w, gw_tl_now, lim->client_timeout_ms);
+			door_sweep(w, gw_tl_now, lim->client_timeout_ms);
 			proxy_sweep(w, gw_tl_now);
 		}
 		if (w->draining) {
@@ -425,6 +439,7 @@ void loop_worker_free(gw_worker *w)
 	if (!clean)
 		return;
 	proxy_worker_free(w);
+	door_free(w);
 	while (w->free_req) {
 		gw_req *r = w->free_req;
 		w->free_req = r->next;

@@ -20,6 +20,7 @@ const char *respond_error_text(int status)
 	case 431: return "request header fields too large";
 	case 500: return "internal error";
 	case 501: return "not implemented";
+	case 505: return "http version not supported";
 	case 502: return "upstream connect error";
 	case 503: return "no healthy upstream";
 	case 504: return "upstream timeout";

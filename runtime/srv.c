@@ -1012,11 +1012,25 @@ static int listen_socket(const cfg_listen *l, int probe, char *err, size_t errle
 	return fd;
 }
 
+size_t srv_head_room(const gwd_config *cfg)
+{
+	size_t mem = (size_t)cfg->max_header_size + cfg->max_header_size / 4 + 8192;
+	return mem < 16384 ? 16384 : mem;
+}
+
+unsigned srv_conn_limit(const gwd_config *cfg, int nworkers)
+{
+	unsigned climit = (cfg->max_connections + (unsigned)nworkers - 1) / (unsigned)nworkers;
+	return climit ? climit : 1u;
+}
+
+/* lfd < 0: no listen socket, gwd accepts and hands connections over
+ * (door.c) */
 static struct MHD_Daemon *daemon_start(gw_worker *w, int lfd, const gwd_config *cfg,
                                        int nworkers, int tls)
 {
 	static const struct MHD_OptionItem no_opts[] = { { MHD_OPTION_END, 0, NULL } };
-	unsigned climit = (cfg->max_connections + (unsigned)nworkers - 1) / (unsigned)nworkers;
+	unsigned climit = srv_conn_limit(cfg, nworkers);
 	/* MHD's per-connection memory pool holds the request head (and the
 	 * response head). Leave room above max_header_size so gwd, not MHD,
 	 * sees an oversized head and answers 431/414 with its own JSON body; a
@@ -1024,21 +1038,25 @@ static struct MHD_Daemon *daemon_start(gw_worker *w, int lfd, const gwd_config *
 	 * until the head timeout closes it. But no more: MHD zeroes the whole
 	 * pool for every request on a keep-alive connection (memset of 80 KiB
 	 * was 9 % of gwd's CPU at 64 KiB + 16 KiB). */
-	size_t mem = (size_t)cfg->max_header_size + cfg->max_header_size / 4 + 8192;
-	if (mem < 16384)
-		mem = 16384;
+	size_t mem = srv_head_room(cfg);
 	unsigned tmo = (cfg->client_timeout_ms + 999) / 1000;
+	/* MHD refuses MHD_OPTION_LISTEN_SOCKET with MHD_USE_NO_LISTEN_SOCKET,
+	 * even an invalid one: the option is there only with a socket */
+	struct MHD_OptionItem lopts[] = {
+		{ lfd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_END, lfd, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	return MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
-			(tls ? MHD_USE_TLS : 0),
+			(tls ? MHD_USE_TLS : 0) | (lfd < 0 ? MHD_USE_NO_LISTEN_SOCKET : 0),
 		0, NULL, NULL, ahc, w,
 		MHD_OPTION_ARRAY, tls ? tls_mhd_options() : no_opts,   /* tls.c: certificates */
-		MHD_OPTION_LISTEN_SOCKET, lfd,
+		MHD_OPTION_ARRAY, lopts,                                /* the listen socket, if any */
 		MHD_OPTION_URI_LOG_CALLBACK, uri_cb, w,
 		MHD_OPTION_NOTIFY_COMPLETED, completed_cb, w,
 		MHD_OPTION_NOTIFY_CONNECTION, conn_cb, w,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-		MHD_OPTION_CONNECTION_LIMIT, climit ? climit : 1u,
+		MHD_OPTION_CONNECTION_LIMIT, climit,
 		MHD_OPTION_CONNECTION_TIMEOUT, tmo ? tmo : 1u,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 		MHD_OPTION_END);

@@ -294,7 +294,10 @@ START_TEST(json_escapes_odd_bytes)
 {
 	origin *o = gwt_origin("a");
 	start(rules_basic(origin_port(o)), "access_log: {path: access.log, format: json}\n");
-	const char *req = "GET /x\"y\\z\xff\xc3\xa9?q=\x01 HTTP/1.1\r\nHost: x\r\n"
+	/* (a control byte in the target or a header value is refused with
+	 * 400 before it gets here: test_conformance malformed_head_bytes_400;
+	 * the formatter's \u00XX for them is in tests/unit/test_accesslog) */
+	const char *req = "GET /x\"y\\z\xff\xc3\xa9?q=\x7e HTTP/1.1\r\nHost: x\r\n"
 	                  "User-Agent: a\tb\r\n\r\n";
 	const char *resp = gwt_raw(g_port, req, 2000);
 	ck_assert_ptr_nonnull(resp);
@@ -303,13 +306,12 @@ START_TEST(json_escapes_odd_bytes)
 	check_shape(j);
 	/* '"' and '\\' escaped, 0xff (not UTF-8) as U+00FF, é kept */
 	const char *uri = jstr(j, "uri");
-	if (!strcmp(uri, "/x\"y\\z\xc3\xbf\xc3\xa9?q=\x01")) {
+	if (!strcmp(uri, "/x\"y\\z\xc3\xbf\xc3\xa9?q=~")) {
 		/* as sent (MHD passed the bytes through) */
 	} else {
 		ck_abort_msg("uri %s", uri);
 	}
 	ck_assert_ptr_nonnull(strstr(v[0], "\\u00ff"));
-	ck_assert_ptr_nonnull(strstr(v[0], "\\u0001"));
 	ck_assert_str_eq(jstr(j, "user_agent"), "a\tb");
 	json_decref(j);
 }

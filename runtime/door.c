@@ -1,0 +1,388 @@
+/*
+ * door.c — gwd's own accept() for plain listeners (door.h says why).
+ *
+ * A new connection is peeked at once (the head is usually there already:
+ * one recv, nothing else); if it is not complete yet the socket waits in
+ * the worker's epoll until it is, or until the client timeout. A
+ * well-formed head goes to libmicrohttpd with MHD_add_connection, which
+ * reads the same bytes; a malformed one gets gwd's JSON error.
+ */
+#include <config.h>   /* <>: autoconf's; "config.h" here is gwd's */
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "door.h"
+#include "log.h"
+#include "reqid.h"
+#include "respond.h"
+
+typedef struct door_conn {
+	struct door_conn *next, *prev;
+	int fd;
+	uint32_t li;                 /* listener: index into w->mhd */
+	uint64_t since;
+	struct sockaddr_storage addr;
+	socklen_t alen;
+} door_conn;
+
+struct door_state {
+	int *lfd;                    /* by listener; -1: libmicrohttpd accepts */
+	size_t nl;
+	door_conn waiting;           /* sentinel */
+	unsigned n;
+	door_conn **by_fd;
+	size_t nby;
+	char *buf;                   /* peek buffer */
+	size_t cap;
+	unsigned climit;             /* connections per worker (max_connections) */
+};
+
+/* ------------------------------------------------------------ the check */
+
+/* RFC 9110 token characters (method, field name) */
+static int tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int refuse(int st, int *status, const char **why)
+{
+	*status = st;
+	*why = respond_error_text(st);
+	return DOOR_REFUSE;
+}
+
+/* the request line [p, e) without its CR LF */
+static int check_line(const unsigned char *p, const unsigned char *e, int *status,
+                      const char **why)
+{
+	const unsigned char *m = p;
+	while (p < e && tchar(*p))
+		p++;
+	if (p == m || p == e || *p != ' ')
+		return refuse(400, status, why);
+	while (p < e && *p == ' ')
+		p++;
+	const unsigned char *t = p;
+	while (p < e && *p > 0x20 && *p != 0x7f)
+		p++;
+	if (p == t || p == e || *p != ' ')
+		return refuse(400, status, why);   /* no version (HTTP/0.9), or a control byte */
+	while (p < e && *p == ' ')
+		p++;
+	if (e - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
+	    p[7] < '0' || p[7] > '9')
+		return refuse(400, status, why);
+	if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
+		return refuse(505, status, why);
+	return DOOR_PASS;
+}
+
+/* one header line [p, e) without its CR LF */
+static int check_field(const unsigned char *p, const unsigned char *e, int *status,
+                       const char **why)
+{
+	const unsigned char *n = p;
+	while (p < e && tchar(*p))
+		p++;
+	/* obs-fold (a line starting with a space), a space before ':', no ':'
+	 * at all ("Bad Header"): RFC 9112 section 5 says reject */
+	if (p == n || p == e || *p != ':')
+		return refuse(400, status, why);
+	size_t nlen = (size_t)(p - n);
+	p++;
+	const unsigned char *v = p;
+	for (const unsigned char *q = v; q < e; q++)
+		if ((*q < 0x20 && *q != '\t') || *q == 0x7f)
+			return refuse(400, status, why);   /* NUL, bare CR, controls */
+	if (nlen == 14 && !strncasecmp((const char *)n, "Content-Length", 14)) {
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (v == e)
+			return refuse(400, status, why);
+		for (const unsigned char *q = v; q < e; q++)
+			if (*q < '0' || *q > '9')
+				return refuse(400, status, why);
+		if (e - v > 18)
+			return refuse(413, status, why);
+	}
+	return DOOR_PASS;
+}
+
+int door_check(const char *buf, size_t n, size_t cap, int *status, const char **why)
+{
+	const unsigned char *p = (const unsigned char *)buf, *end = p + n;
+	/* empty lines before the request line are ignored (RFC 9112 2.2) */
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++;
+	const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl)
+		return n >= cap ? DOOR_PASS : DOOR_MORE;
+	const unsigned char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+	int v = check_line(p, le, status, why);
+	if (v != DOOR_PASS)
+		return v;
+	/* the fields, once the whole head is here */
+	const unsigned char *f = nl + 1;
+	for (const unsigned char *q = f; q < end; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (!nl)
+			break;
+		le = nl > q && nl[-1] == '\r' ? nl - 1 : nl;
+		if (le == q) {   /* the empty line: the head is complete */
+			for (const unsigned char *l = f; l < q;) {
+				const unsigned char *ln = memchr(l, '\n', (size_t)(q - l));
+				const unsigned char *lle = ln > l && ln[-1] == '\r' ? ln - 1 : ln;
+				if ((v = check_field(l, lle, status, why)) != DOOR_PASS)
+					return v;
+				l = ln + 1;
+			}
+			return DOOR_PASS;
+		}
+	}
+	/* no empty line yet: wait, unless the head is larger than we look at
+	 * (libmicrohttpd's own limits answer that: 431) */
+	return n >= cap ? DOOR_PASS : DOOR_MORE;
+}
+
+/* ------------------------------------------------------ the connections */
+
+/* gwd's JSON error, then close: the request is consumed first so the
+ * close sends a FIN, not a reset that could destroy the answer */
+static void answer(gw_worker *w, door_conn *c, int status, const char *why)
+{
+	struct door_state *d = w->door;
+	char id[REQID_LEN + 1], date[64], out[512];
+	reqid_gen(id);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	char body[160];
+	int bl = snprintf(body, sizeof body, "{\"error\":\"%s\",\"request_id\":\"%s\"}", why, id);
+	const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+	int n = snprintf(out, sizeof out,
+	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+	                 "X-Request-Id: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+	                 status, reason && *reason ? reason : "Error", date, id, bl, body);
+	if (n > 0 && (size_t)n < sizeof out) {
+		ssize_t k = send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)k;
+	}
+	shutdown(c->fd, SHUT_WR);
+	for (int i = 0; i < 8 && recv(c->fd, d->buf, d->cap, MSG_DONTWAIT) > 0; i++)
+		;
+	close(c->fd);
+	w->errors++;
+	log_debug("worker %d: malformed request head refused with %d (%s)", w->idx, status, why);
+}
+
+static void detach(gw_worker *w, door_conn *c)
+{
+	struct door_state *d = w->door;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	d->by_fd[c->fd] = NULL;
+	d->n--;
+}
+
+/* look at c's bytes: 1 decided (the socket handed over or closed; c is
+ * out of the waiting list, the caller frees it), 0 wait */
+static int look(gw_worker *w, door_conn *c, int registered, int peer_closed)
+{
+	struct door_state *d = w->door;
+	ssize_t n = recv(c->fd, d->buf, d->cap, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && !peer_closed)
+		return 0;
+	int status = 0, v = DOOR_MORE;
+	const char *why = NULL;
+	if (n > 0)
+		v = door_check(d->buf, (size_t)n, d->cap, &status, &why);
+	if (v == DOOR_MORE && !peer_closed && n > 0)
+		return 0;
+	/* decided: out of our epoll first (libmicrohttpd adds the socket to
+	 * its own; ours must not keep reporting it) */
+	if (registered)
+		detach(w, c);
+	if (v == DOOR_MORE) {
+		close(c->fd);   /* gone before a whole head: nothing to answer */
+	} else if (v == DOOR_REFUSE) {
+		answer(w, c, status, why);
+	} else {
+		/* the socket is libmicrohttpd's now (it closes it on failure) */
+		MHD_add_connection(w->mhd[c->li], c->fd, (const struct sockaddr *)&c->addr, c->alen);
+		w->mhd_dirty = 1;
+	}
+	return 1;
+}
+
+static int wait_for_head(gw_worker *w, door_conn *c)
+{
+	struct door_state *d = w->door;
+	if ((size_t)c->fd >= d->nby) {
+		size_t nn = d->nby ? d->nby : 256;
+		while (nn <= (size_t)c->fd)
+			nn *= 2;
+		door_conn **nb = realloc(d->by_fd, nn * sizeof *nb);
+		if (!nb)
+			return -1;
+		memset(nb + d->nby, 0, (nn - d->nby) * sizeof *nb);
+		d->by_fd = nb;
+		d->nby = nn;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+	                          .data.u64 = (DOOR_TAG_CONN << 32) | (uint32_t)c->fd };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		return -1;
+	d->by_fd[c->fd] = c;
+	c->prev = &d->waiting;
+	c->next = d->waiting.next;
+	d->waiting.next->prev = c;
+	d->waiting.next = c;
+	d->n++;
+	return 0;
+}
+
+void door_listen_event(gw_worker *w, uint32_t i)
+{
+	struct door_state *d = w->door;
+	if (!d || i >= d->nl || d->lfd[i] < 0)
+		return;
+	/* a bounded batch: the listen socket stays ready for the next round */
+	for (int k = 0; k < 64; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(d->lfd[i], (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("worker %d: accept: %s", w->idx, strerror(errno));
+			return;
+		}
+		if (w->nconn + d->n >= d->climit) {
+			close(fd);     /* max_connections: as libmicrohttpd's own accept */
+			continue;
+		}
+		door_conn *c = calloc(1, sizeof *c);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->li = i;
+		c->since = gw_tl_now;
+		memcpy(&c->addr, &ss, sl);
+		c->alen = sl;
+		if (look(w, c, 0, 0)) {
+			free(c);
+		} else if (wait_for_head(w, c) != 0) {
+			close(fd);
+			free(c);
+		}
+	}
+}
+
+void door_conn_event(gw_worker *w, int fd, uint32_t events)
+{
+	struct door_state *d = w->door;
+	if (!d || fd < 0 || (size_t)fd >= d->nby || !d->by_fd[fd])
+		return;
+	door_conn *c = d->by_fd[fd];
+	if (look(w, c, 1, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0))
+		free(c);
+}
+
+void door_sweep(gw_worker *w, uint64_t now, uint32_t timeout_ms)
+{
+	struct door_state *d = w->door;
+	if (!d)
+		return;
+	for (door_conn *c = d->waiting.next, *nx; c != &d->waiting; c = nx) {
+		nx = c->next;
+		if (now - c->since >= timeout_ms) {
+			detach(w, c);
+			close(c->fd);
+			free(c);
+		}
+	}
+}
+
+void door_close(gw_worker *w)
+{
+	struct door_state *d = w->door;
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nl; i++)
+		if (d->lfd[i] >= 0) {
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, d->lfd[i], NULL);
+			close(d->lfd[i]);
+			d->lfd[i] = -1;
+		}
+	while (d->waiting.next != &d->waiting) {
+		door_conn *c = d->waiting.next;
+		detach(w, c);
+		close(c->fd);
+		free(c);
+	}
+}
+
+void door_free(gw_worker *w)
+{
+	struct door_state *d = w->door;
+	if (!d)
+		return;
+	door_close(w);
+	free(d->lfd);
+	free(d->by_fd);
+	free(d->buf);
+	free(d);
+	w->door = NULL;
+}
+
+unsigned door_waiting(const gw_worker *w) { return w->door ? w->door->n : 0; }
+
+int door_listen(gw_worker *w, size_t i, size_t nl, int lfd, size_t cap, unsigned climit)
+{
+	struct door_state *d = w->door;
+	if (!d) {
+		if (!(d = calloc(1, sizeof *d)))
+			return -1;
+		d->waiting.next = d->waiting.prev = &d->waiting;
+		d->lfd = malloc(nl * sizeof *d->lfd);
+		d->buf = malloc(cap);
+		if (!d->lfd || !d->buf) {
+			free(d->lfd);
+			free(d->buf);
+			free(d);
+			return -1;
+		}
+		for (size_t k = 0; k < nl; k++)
+			d->lfd[k] = -1;
+		d->nl = nl;
+		d->cap = cap;
+		d->climit = climit;
+		w->door = d;
+	}
+	if (i >= d->nl)
+		return -1;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (DOOR_TAG_LISTEN << 32) | (uint32_t)i };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) != 0)
+		return -1;
+	d->lfd[i] = lfd;
+	return 0;
+}
