@@ -1,0 +1,121 @@
+/*
+ * door_check.c — is the first request head on a connection well-formed
+ * enough to give to libmicrohttpd (door.h)? A pure function of the bytes,
+ * so the fuzzer (tests/fuzz/fuzz_door.c) runs it alone.
+ */
+#include <config.h>   /* <>: autoconf's; "config.h" here is gwd's */
+
+#include <string.h>
+#include <strings.h>
+
+#include "door.h"
+#include "respond.h"
+
+/* RFC 9110 token characters (method, field name) */
+static int tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int refuse(int st, int *status, const char **why)
+{
+	*status = st;
+	*why = respond_error_text(st);
+	return DOOR_REFUSE;
+}
+
+/* the request line [p, e) without its CR LF */
+static int check_line(const unsigned char *p, const unsigned char *e, int *status,
+                      const char **why)
+{
+	const unsigned char *m = p;
+	while (p < e && tchar(*p))
+		p++;
+	if (p == m || p == e || *p != ' ')
+		return refuse(400, status, why);
+	while (p < e && *p == ' ')
+		p++;
+	const unsigned char *t = p;
+	while (p < e && *p > 0x20 && *p != 0x7f)
+		p++;
+	if (p == t || p == e || *p != ' ')
+		return refuse(400, status, why);   /* no version (HTTP/0.9), or a control byte */
+	while (p < e && *p == ' ')
+		p++;
+	if (e - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' ||
+	    p[7] < '0' || p[7] > '9')
+		return refuse(400, status, why);
+	if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
+		return refuse(505, status, why);
+	return DOOR_PASS;
+}
+
+/* one header line [p, e) without its CR LF */
+static int check_field(const unsigned char *p, const unsigned char *e, int *status,
+                       const char **why)
+{
+	const unsigned char *n = p;
+	while (p < e && tchar(*p))
+		p++;
+	/* obs-fold (a line starting with a space), a space before ':', no ':'
+	 * at all ("Bad Header"): RFC 9112 section 5 says reject */
+	if (p == n || p == e || *p != ':')
+		return refuse(400, status, why);
+	size_t nlen = (size_t)(p - n);
+	p++;
+	const unsigned char *v = p;
+	for (const unsigned char *q = v; q < e; q++)
+		if ((*q < 0x20 && *q != '\t') || *q == 0x7f)
+			return refuse(400, status, why);   /* NUL, bare CR, controls */
+	if (nlen == 14 && !strncasecmp((const char *)n, "Content-Length", 14)) {
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (v == e)
+			return refuse(400, status, why);
+		for (const unsigned char *q = v; q < e; q++)
+			if (*q < '0' || *q > '9')
+				return refuse(400, status, why);
+		if (e - v > 18)
+			return refuse(413, status, why);
+	}
+	return DOOR_PASS;
+}
+
+int door_check(const char *buf, size_t n, size_t cap, int *status, const char **why)
+{
+	const unsigned char *p = (const unsigned char *)buf, *end = p + n;
+	/* empty lines before the request line are ignored (RFC 9112 2.2) */
+	while (p < end && (*p == '\r' || *p == '\n'))
+		p++;
+	const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+	if (!nl)
+		return n >= cap ? DOOR_PASS : DOOR_MORE;
+	const unsigned char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+	int v = check_line(p, le, status, why);
+	if (v != DOOR_PASS)
+		return v;
+	/* the fields, once the whole head is here */
+	const unsigned char *f = nl + 1;
+	for (const unsigned char *q = f; q < end; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (!nl)
+			break;
+		le = nl > q && nl[-1] == '\r' ? nl - 1 : nl;
+		if (le == q) {   /* the empty line: the head is complete */
+			for (const unsigned char *l = f; l < q;) {
+				const unsigned char *ln = memchr(l, '\n', (size_t)(q - l));
+				const unsigned char *lle = ln > l && ln[-1] == '\r' ? ln - 1 : ln;
+				if ((v = check_field(l, lle, status, why)) != DOOR_PASS)
+					return v;
+				l = ln + 1;
+			}
+			return DOOR_PASS;
+		}
+	}
+	/* no empty line yet: wait, unless the head is larger than we look at
+	 * (libmicrohttpd's own limits answer that: 431) */
+	return n >= cap ? DOOR_PASS : DOOR_MORE;
+}
