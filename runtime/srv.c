@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "door.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -1178,7 +1179,8 @@ void srv_get_stats(srv_stats *out)
 		out->requests += w->requests;
 		out->proxied += w->proxied;
 		out->errors += w->errors;
-		out->connections += w->nconn;
+		/* with the ones door.c holds until their first head is in */
+		out->connections += w->nconn + door_waiting(w);
 		out->in_flight += w->nreq;
 	}
 }

@@ -402,6 +402,19 @@ START_TEST(bytes_and_connections)
 	while (val(scrape(), "gw_connections_active") != 0 && gwt_now_ms() - t0 < 2000)
 		gwt_sleep_ms(20);
 	ck_assert_double_eq(val(scrape(), "gw_connections_active"), 0);
+	/* a connection that has not sent its first head yet counts too (gwd
+	 * holds it before libmicrohttpd gets it: runtime/door.c) */
+	int idle = gwt_connect("127.0.0.1", g_port, 2000);
+	ck_assert_int_ge(idle, 0);
+	t0 = gwt_now_ms();
+	while (val(scrape(), "gw_connections_active") != 1 && gwt_now_ms() - t0 < 2000)
+		gwt_sleep_ms(20);
+	ck_assert_double_eq(val(scrape(), "gw_connections_active"), 1);
+	close(idle);
+	t0 = gwt_now_ms();
+	while (val(scrape(), "gw_connections_active") != 0 && gwt_now_ms() - t0 < 2000)
+		gwt_sleep_ms(20);
+	ck_assert_double_eq(val(scrape(), "gw_connections_active"), 0);
 }
 END_TEST
 
