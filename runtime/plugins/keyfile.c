@@ -62,14 +62,36 @@ static int reg_thread;               /* watcher started */
                  IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 
 /* ----------------------------------------------------------------- sha256 */
+/* The digest is fetched once and each thread keeps one EVP_MD_CTX:
+ * EVP_Digest() allocates, cleanses and frees a context on every call
+ * (every presented API key or password is hashed); a re-initialised
+ * context does none of that. The SHA-256 block itself (~2,000
+ * instructions for a short key) stays. */
 static EVP_MD *sha_md;
+static pthread_key_t sha_key;
+static int sha_key_ok;
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
-static void sha_fetch(void) { sha_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+static void sha_ctx_free(void *ctx) { EVP_MD_CTX_free(ctx); }
+
+static void sha_fetch(void)
+{
+	sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha_key_ok = pthread_key_create(&sha_key, sha_ctx_free) == 0;
+}
 
 void kf_sha256(const void *data, size_t n, unsigned char out[32])
 {
 	pthread_once(&sha_once, sha_fetch);
+	EVP_MD_CTX *ctx = sha_key_ok ? pthread_getspecific(sha_key) : NULL;
+	if (!ctx && sha_key_ok && (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha_key, ctx) != 0) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	unsigned len;
+	if (sha_md && ctx && EVP_DigestInit_ex2(ctx, sha_md, NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, data, n) == 1 && EVP_DigestFinal_ex(ctx, out, &len) == 1)
+		return;
 	if (!sha_md || EVP_Digest(data, n, out, NULL, sha_md, NULL) != 1)
 		SHA256(data, n, out);
 }
