@@ -27,9 +27,10 @@ typedef struct gw_worker gw_worker;
 enum { DOOR_MORE = 0, DOOR_PASS = 1, DOOR_REFUSE = 2 };
 
 /* Looks at the first bytes of a connection: DOOR_MORE (the head is not
- * complete yet and fits in cap), DOOR_PASS (a well-formed head, or one
- * larger than cap: libmicrohttpd's limits answer it), DOOR_REFUSE with
- * *status (400 malformed, 505 version) and *why (the JSON error text). */
+ * complete yet and fits in cap), DOOR_PASS (a well-formed head),
+ * DOOR_REFUSE with *status (400 malformed, 505 version, 413 absurd
+ * Content-Length, 414/431 a request line/head that does not fit in cap)
+ * and *why (the JSON error text). */
 int door_check(const char *buf, size_t n, size_t cap, int *status, const char **why);
 
 /* the worker's listener i of nl (index into w->mhd) is plain HTTP on lfd:

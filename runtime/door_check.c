@@ -90,9 +90,13 @@ int door_check(const char *buf, size_t n, size_t cap, int *status, const char **
 	/* empty lines before the request line are ignored (RFC 9112 2.2) */
 	while (p < end && (*p == '\r' || *p == '\n'))
 		p++;
+	/* a head that does not fit the buffer (libmicrohttpd's connection
+	 * pool: it would wait for the rest of it until the head timeout,
+	 * without an answer) is refused as nginx refuses it: 414 for a
+	 * request line longer than that, 431 for the fields */
 	const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
 	if (!nl)
-		return n >= cap ? DOOR_PASS : DOOR_MORE;
+		return n >= cap ? refuse(414, status, why) : DOOR_MORE;
 	const unsigned char *le = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
 	int v = check_line(p, le, status, why);
 	if (v != DOOR_PASS)
@@ -115,7 +119,6 @@ int door_check(const char *buf, size_t n, size_t cap, int *status, const char **
 			return DOOR_PASS;
 		}
 	}
-	/* no empty line yet: wait, unless the head is larger than we look at
-	 * (libmicrohttpd's own limits answer that: 431) */
-	return n >= cap ? DOOR_PASS : DOOR_MORE;
+	/* no empty line yet: wait, unless the buffer is full */
+	return n >= cap ? refuse(431, status, why) : DOOR_MORE;
 }

@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -582,7 +583,61 @@ static const char *proc_name(const char *base, int slot)
 	return n == 1 ? gwt_strf("%s", base) : gwt_strf("%s%d", base, n);
 }
 
-gwt_proc *gwt_gwd_args(const char *yaml, int port, const char *const extra[])
+/* Is a socket listening on port one of p's own file descriptors? Only
+ * that proves the port is gwd's: a port found free a moment before can be
+ * taken by another test program in between, and then gwd exits with
+ * "Address already in use" while the port answers (another program's
+ * 404s: a CI failure that looked like a routing bug). /proc/net/tcp{,6}
+ * gives the listening sockets' inodes, /proc/PID/fd the process's. */
+static int proc_listens(pid_t pid, int port)
+{
+	unsigned long inodes[16];
+	size_t ni = 0;
+	static const char *const tabs[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	for (size_t t = 0; t < 2; t++) {
+		FILE *f = fopen(tabs[t], "r");
+		if (!f)
+			continue;
+		char line[512];
+		while (fgets(line, sizeof line, f) && ni < 16) {
+			char local[128];
+			unsigned st;
+			unsigned long ino;
+			/* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
+			if (sscanf(line, " %*s %127s %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &ino) != 3)
+				continue;
+			const char *c = strrchr(local, ':');
+			if (st == 0x0A && c && strtol(c + 1, NULL, 16) == port)
+				inodes[ni++] = ino;
+		}
+		fclose(f);
+	}
+	if (!ni)
+		return 0;
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int found = 0;
+	for (struct dirent *e; !found && (e = readdir(d));) {
+		char path[320], link[64];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(path, link, sizeof link - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		unsigned long ino;
+		if (sscanf(link, "socket:[%lu]", &ino) == 1)
+			for (size_t i = 0; i < ni; i++)
+				if (inodes[i] == ino)
+					found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+gwt_proc *gwt_gwd_try(const char *yaml, int port, const char *const extra[])
 {
 	gwt_init();
 	const char *argv[32];
@@ -598,13 +653,21 @@ gwt_proc *gwt_gwd_args(const char *yaml, int port, const char *const extra[])
 	while (gwt_now_ms() < end) {
 		if (!gwt_running(p))
 			break;
-		if (gwt_wait_port("127.0.0.1", port, 50) == 0)
+		if (proc_listens(p->pid, port) && gwt_wait_port("127.0.0.1", port, 50) == 0)
 			return p;
+		gwt_sleep_ms(5);
 	}
-	int st = gwt_stop(p, SIGKILL, 1000);
-	ck_abort_msg("gwd -c %s did not listen on 127.0.0.1:%d (status %d); stderr:\n%s",
-	             gwt_path(yaml), port, st, tail(gwt_stderr(p), 30));
-	return NULL;
+	gwt_stop(p, SIGKILL, 1000);
+	return p;    /* not running: the caller looks at why */
+}
+
+gwt_proc *gwt_gwd_args(const char *yaml, int port, const char *const extra[])
+{
+	gwt_proc *p = gwt_gwd_try(yaml, port, extra);
+	if (!gwt_running(p))
+		ck_abort_msg("gwd -c %s did not listen on 127.0.0.1:%d (status %d); stderr:\n%s",
+		             gwt_path(yaml), port, gwt_stop(p, SIGKILL, 1000), tail(gwt_stderr(p), 30));
+	return p;
 }
 
 gwt_proc *gwt_gwd(const char *yaml, int port)
