@@ -721,10 +721,19 @@ int gwt_free_port(void)
 			continue;
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		close(fd);
-		if (ok)
-			return port;
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+			close(fd);
+			continue;
+		}
+		/* The port stays reserved until this test program ends: the
+		 * socket stays bound (never listening) with SO_REUSEADDR, so gwd,
+		 * libmicrohttpd and redis-server (which set SO_REUSEADDR) can
+		 * still bind and listen on it, while another test program's bind
+		 * here (without it) fails and moves on. Closing it at once let a
+		 * parallel test take the port before gwd did (CI failed so). */
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		return port;
 	}
 	ck_abort_msg("no free port found");
 	return -1;
