@@ -30,30 +30,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-find_build() {
-	local d
-	for d in "${GW_BUILDDIR:-}" . ./build "$root" "$root/build"; do
-		[ -n "$d" ] && [ -x "$d/gwd" ] && [ -x "$d/gwc" ] && { (cd "$d" && pwd); return 0; }
-	done
-	echo "gwd-proxy-bench: gwd/gwc not found: build first, or set GW_BUILDDIR" >&2
-	return 1
-}
+. "$here/lib.sh"
 
 write_gw() {   # dir listen_port origin_port
 	local d=$1 lp=$2 op=$3
-	mkdir -p "$d"
-	cat > "$d/bench.gwr" <<EOF
-upstream origin {
-    server 127.0.0.1:$op;
-    keepalive 64;
-    read_timeout 30s;
-}
-route all {
-    match any;
-    proxy origin;
-}
-EOF
-	"$B/gwc" compile "$d/bench.gwr" -o "$d/bench.gwb" >/dev/null
+	bench_table "$d" "$op"
 	cat > "$d/gateway.yaml" <<EOF
 listen: 127.0.0.1:$lp
 rules: bench.gwb
@@ -67,13 +48,13 @@ EOF
 
 if [ "${1:-}" = "--candidate" ]; then
 	: "${ORIGIN_PORT:?}" "${CANDIDATE_PORT:?}" "${BENCH_DIR:?}"
-	B=$(find_build)
+	B=$(bench_find_build gwd-proxy-bench)
 	write_gw "$BENCH_DIR" "$CANDIDATE_PORT" "$ORIGIN_PORT"
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 	exec "$B/gwd" -c "$BENCH_DIR/gateway.yaml"
 fi
 
-B=$(find_build)
+B=$(bench_find_build gwd-proxy-bench)
 export GW_BUILDDIR=$B
 HARNESS=${PROXY_BENCH:-/work/shared/bench/proxy-bench.sh}
 if [ -z "${SKIP_PEERS:-}" ] && ! command -v nginx >/dev/null; then

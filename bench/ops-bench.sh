@@ -50,32 +50,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-find_build() {
-	local d
-	for d in "${GW_BUILDDIR:-}" . ./build "$root" "$root/build"; do
-		[ -n "$d" ] && [ -x "$d/gwd" ] && [ -x "$d/gwc" ] && { (cd "$d" && pwd); return 0; }
-	done
-	echo "ops-bench: gwd/gwc not found: build first, or set GW_BUILDDIR" >&2
-	return 1
-}
+. "$here/lib.sh"
 
 # dir listen_port origin_port on|off — the candidate's table and config
 # (as bench/gwd-proxy-bench.sh's, plus the observability switches)
 write_gw() {
 	local d=$1 lp=$2 op=$3 mode=$4 obs
-	mkdir -p "$d"
-	cat > "$d/bench.gwr" <<EOF
-upstream origin {
-    server 127.0.0.1:$op;
-    keepalive 64;
-    read_timeout 30s;
-}
-route all {
-    match any;
-    proxy origin;
-}
-EOF
-	"$B/gwc" compile "$d/bench.gwr" -o "$d/bench.gwb" >/dev/null
+	bench_table "$d" "$op"
 	if [ "$mode" = on ]; then
 		obs="metrics: {enabled: true}
 access_log: {path: ${OPS_LOG_DIR:-.}/access.log, format: json}"
@@ -96,7 +77,7 @@ EOF
 
 if [ "${1:-}" = "--candidate" ]; then
 	: "${ORIGIN_PORT:?}" "${CANDIDATE_PORT:?}" "${BENCH_DIR:?}"
-	B=$(find_build)
+	B=$(bench_find_build ops-bench)
 	write_gw "$BENCH_DIR" "$CANDIDATE_PORT" "$ORIGIN_PORT" "${2:?on or off}"
 	# the harness restarts the candidate every round: count the access log
 	# lines of the run before this one (tmpfs space is memory)
@@ -108,7 +89,7 @@ if [ "${1:-}" = "--candidate" ]; then
 	exec "$B/gwd" -c "$BENCH_DIR/gateway.yaml"
 fi
 
-B=$(find_build)
+B=$(bench_find_build ops-bench)
 export GW_BUILDDIR=$B
 HARNESS=${PROXY_BENCH:-/work/shared/bench/proxy-bench.sh}
 [ -x "$B/gw-origin" ] || { echo "ops-bench: $B/gw-origin not found" >&2; exit 1; }

@@ -45,14 +45,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-find_build() {
-	local d
-	for d in "${GW_BUILDDIR:-}" . ./build "$root" "$root/build"; do
-		[ -n "$d" ] && [ -x "$d/gwd" ] && [ -x "$d/gwc" ] && { (cd "$d" && pwd); return 0; }
-	done
-	echo "plugins-bench: gwd/gwc not found: build first, or set GW_BUILDDIR" >&2
-	return 1
-}
+. "$here/lib.sh"
 
 # dir listen_port origin_port plugins|plain
 write_gw() {
@@ -64,19 +57,7 @@ write_gw() {
     rate_limit 1000000r/s burst=1000000 key=client_ip;
     waf sqli xss traversal;'
 	fi
-	cat > "$d/bench.gwr" <<EOF
-upstream origin {
-    server 127.0.0.1:$op;
-    keepalive 64;
-    read_timeout 30s;
-}
-route all {
-    match any;
-$access
-    proxy origin;
-}
-EOF
-	"$B/gwc" compile "$d/bench.gwr" -o "$d/bench.gwb" >/dev/null
+	bench_table "$d" "$op" "$access"
 	cat > "$d/gateway.yaml" <<EOF
 listen: 127.0.0.1:$lp
 rules: bench.gwb
@@ -90,13 +71,13 @@ EOF
 
 if [ "${1:-}" = "--candidate" ]; then
 	: "${ORIGIN_PORT:?}" "${CANDIDATE_PORT:?}" "${BENCH_DIR:?}"
-	B=$(find_build)
+	B=$(bench_find_build plugins-bench)
 	write_gw "$BENCH_DIR" "$CANDIDATE_PORT" "$ORIGIN_PORT" "${2:?plugins or plain}"
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 	exec "$B/gwd" -c "$BENCH_DIR/gateway.yaml"
 fi
 
-B=$(find_build)
+B=$(bench_find_build plugins-bench)
 export GW_BUILDDIR=$B
 HARNESS=${PROXY_BENCH:-/work/shared/bench/proxy-bench.sh}
 work=$(mktemp -d /tmp/plugins-bench.XXXXXX)

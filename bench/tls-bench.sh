@@ -39,15 +39,8 @@ KEY=${KEY:-ec}
 BASE_PORT=${BASE_PORT:-18580}
 OP=$BASE_PORT NP=$((BASE_PORT + 1)) GP=$((BASE_PORT + 2))
 
-find_build() {
-	local d
-	for d in "${GW_BUILDDIR:-}" . ./build "$root" "$root/build"; do
-		[ -n "$d" ] && [ -x "$d/gwd" ] && [ -x "$d/gwc" ] && { (cd "$d" && pwd); return 0; }
-	done
-	echo "tls-bench: gwd/gwc not found: build first, or set GW_BUILDDIR" >&2
-	return 1
-}
-B=$(find_build)
+. "$here/lib.sh"
+B=$(bench_find_build tls-bench)
 for t in nginx wrk openssl curl; do
 	command -v $t >/dev/null || { echo "tls-bench: $t missing (run /work/shared/bench/setup.sh)" >&2; exit 1; }
 done
@@ -114,19 +107,7 @@ nginx_conf "$W/nginx" "    upstream origin { server 127.0.0.1:$OP; keepalive 64;
             proxy_set_header X-Forwarded-Proto https;
         }
     }" "$WORKERS"
-mkdir -p "$W/gwd"
-cat > "$W/gwd/bench.gwr" <<EOF
-upstream origin {
-    server 127.0.0.1:$OP;
-    keepalive 64;
-    read_timeout 30s;
-}
-route all {
-    match any;
-    proxy origin;
-}
-EOF
-"$B/gwc" compile "$W/gwd/bench.gwr" -o "$W/gwd/bench.gwb" >/dev/null
+bench_table "$W/gwd" "$OP"
 cat > "$W/gwd/gateway.yaml" <<EOF
 rules: bench.gwb
 threads: $WORKERS

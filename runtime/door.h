@@ -33,6 +33,13 @@ enum { DOOR_MORE = 0, DOOR_PASS = 1, DOOR_REFUSE = 2 };
  * and *why (the JSON error text). */
 int door_check(const char *buf, size_t n, size_t cap, int *status, const char **why);
 
+/* Also for the later heads on a keep-alive connection, which
+ * libmicrohttpd parses alone (srv.c): a control byte other than HTAB in a
+ * field value (NUL, a bare CR: an upstream may end the line there), and a
+ * space or control byte in a request target (RFC 9112: reject both). */
+int door_value_bad(const char *v, size_t n);
+int door_target_bad(const char *u, size_t n);
+
 /* the worker's listener i of nl (index into w->mhd) is plain HTTP on lfd:
  * gwd accepts on it from now on, peeking at up to cap bytes of a head and
  * keeping at most climit connections (with libmicrohttpd's); 0 ok, -1 error */

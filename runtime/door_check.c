@@ -18,6 +18,26 @@ static int tchar(unsigned char c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+int door_value_bad(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+int door_target_bad(const char *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)u[i];
+		if (c <= 0x20 || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
 static int refuse(int st, int *status, const char **why)
 {
 	*status = st;
@@ -65,9 +85,8 @@ static int check_field(const unsigned char *p, const unsigned char *e, int *stat
 	size_t nlen = (size_t)(p - n);
 	p++;
 	const unsigned char *v = p;
-	for (const unsigned char *q = v; q < e; q++)
-		if ((*q < 0x20 && *q != '\t') || *q == 0x7f)
-			return refuse(400, status, why);   /* NUL, bare CR, controls */
+	if (door_value_bad((const char *)v, (size_t)(e - v)))
+		return refuse(400, status, why);   /* NUL, bare CR, controls */
 	if (nlen == 14 && !strncasecmp((const char *)n, "Content-Length", 14)) {
 		while (v < e && (*v == ' ' || *v == '\t'))
 			v++;
@@ -101,23 +120,22 @@ int door_check(const char *buf, size_t n, size_t cap, int *status, const char **
 	int v = check_line(p, le, status, why);
 	if (v != DOOR_PASS)
 		return v;
-	/* the fields, once the whole head is here */
-	const unsigned char *f = nl + 1;
-	for (const unsigned char *q = f; q < end; q = nl + 1) {
+	/* the fields: each line is checked as it is found; the first fault
+	 * is the answer once the whole head is here */
+	int fault = DOOR_PASS, fst = 0;
+	const char *fwhy = NULL;
+	for (const unsigned char *q = nl + 1; q < end; q = nl + 1) {
 		nl = memchr(q, '\n', (size_t)(end - q));
 		if (!nl)
 			break;
 		le = nl > q && nl[-1] == '\r' ? nl - 1 : nl;
 		if (le == q) {   /* the empty line: the head is complete */
-			for (const unsigned char *l = f; l < q;) {
-				const unsigned char *ln = memchr(l, '\n', (size_t)(q - l));
-				const unsigned char *lle = ln > l && ln[-1] == '\r' ? ln - 1 : ln;
-				if ((v = check_field(l, lle, status, why)) != DOOR_PASS)
-					return v;
-				l = ln + 1;
-			}
-			return DOOR_PASS;
+			*status = fst;
+			*why = fwhy;
+			return fault;
 		}
+		if (fault == DOOR_PASS)
+			fault = check_field(q, le, &fst, &fwhy);
 	}
 	/* no empty line yet: wait, unless the buffer is full */
 	return n >= cap ? refuse(431, status, why) : DOOR_MORE;

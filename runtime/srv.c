@@ -263,25 +263,13 @@ typedef struct {
 	size_t telen;
 } head_count;
 
-/* a control byte other than HTAB in a field value: MHD 0.9.75 passes a
- * NUL or a bare CR on ("X: a\rb"), which an upstream may read as the end
- * of the value or of the line (RFC 9112 section 2.2: reject) */
-static int value_bad(const char *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return 1;
-	}
-	return 0;
-}
-
 static enum MHD_Result head_count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
                                     size_t keylen, const char *value, size_t vlen)
 {
 	head_count *hc = cls;
 	(void)kind;
-	if (value_bad(value, vlen))
+	/* MHD 0.9.75 passes a bare CR or a control byte in a value on */
+	if (door_value_bad(value, vlen))
 		hc->bad_byte = 1;
 	if (keylen == 4 && !strcasecmp(key, "Host")) {
 		hc->nhost++;
@@ -324,19 +312,6 @@ static int te_status(const char *v, size_t n)
 	return n - k == 7 && !strncasecmp(v + k, "chunked", 7) ? 501 : 400;
 }
 
-/* a request target with a space or control byte: MHD 0.9.75 takes
- * "GET /a b HTTP/1.1" as the target "/a b", which no upstream accepts
- * (nginx: 400) */
-static int target_bad(const char *u, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)u[i];
-		if (c <= 0x20 || c == 0x7f)
-			return 1;
-	}
-	return 0;
-}
-
 /* nginx's method token: upper-case letters, '_' and '-' ("get" is 400) */
 static int method_ok(const char *m, size_t n)
 {
@@ -366,7 +341,8 @@ static int head_sane(gw_req *r, int *close_now)
 		if (st)
 			return st;
 	}
-	if (r->uri && target_bad(r->uri, r->uri_len))
+	/* MHD 0.9.75 takes "GET /a b HTTP/1.1" as the target "/a b" */
+	if (r->uri && door_target_bad(r->uri, r->uri_len))
 		return 400;
 	*close_now = 0;
 	/* TRACE echoes the request (cookies, credentials) back: cross-site

@@ -23,23 +23,11 @@ static inline int gwdt_start(const char *extra_yaml, const char *rules)
 {
 	gwt_write("rules.gwr", rules, strlen(rules));
 	gwt_compile("rules.gwr");
+	g_port = gwt_free_port();
 	const char *x = extra_yaml ? extra_yaml : "";
-	/* a port found free can be taken by a parallel test program before
-	 * gwd binds it: then another one */
-	for (int tries = 0;; tries++) {
-		g_port = gwt_free_port();
-		gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nadmin: {listen: 'off'}\n"
-		           "%s%s", g_port, strstr(x, "threads:") ? "" : "threads: 1\n", x);
-		if (tries == 2) {
-			g_gwd = gwt_gwd("gw.yaml", g_port);
-			break;
-		}
-		g_gwd = gwt_gwd_try("gw.yaml", g_port, NULL);
-		if (gwt_running(g_gwd) || !strstr(gwt_stderr(g_gwd), "Address already in use"))
-			break;
-	}
-	if (!gwt_running(g_gwd))
-		ck_abort_msg("gwd did not start:\n%s", gwt_stderr(g_gwd));
+	gwt_writef("gw.yaml", "listen: 127.0.0.1:%d\nrules: rules.gwb\nadmin: {listen: 'off'}\n"
+	           "%s%s", g_port, strstr(x, "threads:") ? "" : "threads: 1\n", x);
+	g_gwd = gwt_gwd("gw.yaml", g_port);
 	return g_port;
 }
 

@@ -637,7 +637,7 @@ static int proc_listens(pid_t pid, int port)
 	return found;
 }
 
-gwt_proc *gwt_gwd_try(const char *yaml, int port, const char *const extra[])
+gwt_proc *gwt_gwd_args(const char *yaml, int port, const char *const extra[])
 {
 	gwt_init();
 	const char *argv[32];
@@ -657,17 +657,10 @@ gwt_proc *gwt_gwd_try(const char *yaml, int port, const char *const extra[])
 			return p;
 		gwt_sleep_ms(5);
 	}
-	gwt_stop(p, SIGKILL, 1000);
-	return p;    /* not running: the caller looks at why */
-}
-
-gwt_proc *gwt_gwd_args(const char *yaml, int port, const char *const extra[])
-{
-	gwt_proc *p = gwt_gwd_try(yaml, port, extra);
-	if (!gwt_running(p))
-		ck_abort_msg("gwd -c %s did not listen on 127.0.0.1:%d (status %d); stderr:\n%s",
-		             gwt_path(yaml), port, gwt_stop(p, SIGKILL, 1000), tail(gwt_stderr(p), 30));
-	return p;
+	int st = gwt_stop(p, SIGKILL, 1000);
+	ck_abort_msg("gwd -c %s did not listen on 127.0.0.1:%d (status %d); stderr:\n%s",
+	             gwt_path(yaml), port, st, tail(gwt_stderr(p), 30));
+	return NULL;
 }
 
 gwt_proc *gwt_gwd(const char *yaml, int port)

@@ -153,9 +153,6 @@ int gwt_compile_status(const char *gwr, const char *gwb, const char **err);
 gwt_proc *gwt_gwd(const char *yaml, int port);
 /* the same with extra arguments after -c FILE (NULL-terminated, may be NULL) */
 gwt_proc *gwt_gwd_args(const char *yaml, int port, const char *const extra[]);
-/* the same without failing the test: a gwd that did not come up is
- * returned stopped (gwt_running() 0), its stderr readable */
-gwt_proc *gwt_gwd_try(const char *yaml, int port, const char *const extra[]);
 /* An origin (origin.h) in this process on 127.0.0.1, free port; asserts;
  * stopped at exit (or earlier with origin_stop — then call gwt_forget_origin
  * first, so it is not stopped twice). */
