@@ -106,6 +106,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the median of v[0..n), for the awk programs below
+AWK_MED='
+function med(v, n,   i, j, x) {
+	for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
+		if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+	return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
+}'
+
 # Per-round figures from harness TSVs (round target rps p50 p99 non2xx
 # sockerr requests cpu_us_per_req other_cpu_pct wrk_cpu_pct). Rounds where
 # unrelated processes used more than NOISE % of a CPU during either
@@ -116,15 +124,10 @@ trap cleanup EXIT
 per_round() {   # what num den tsv...
 	local what=$1 a=$2 b=$3
 	shift 3
-	awk -F'\t' -v what="$what" -v a="$a" -v b="$b" -v lim="${NOISE:-10}" '
+	awk -F'\t' -v what="$what" -v a="$a" -v b="$b" -v lim="${NOISE:-10}" "$AWK_MED"'
 		FNR > 1 {
 			k = FILENAME "/" $1 "/" $2
 			rps[k] = $3; cpu[k] = $9; oth[k] = $10; rounds[FILENAME "/" $1] = 1
-		}
-		function med(v, n,   i, j, t) {
-			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
-				if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-			return n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
 		}
 		END {
 			n = q = 0
@@ -152,26 +155,17 @@ per_round() {   # what num den tsv...
 round_rps() {   # target tsv...
 	local t=$1
 	shift
-	awk -F'\t' -v t="$t" -v lim="${NOISE:-10}" '
+	awk -F'\t' -v t="$t" -v lim="${NOISE:-10}" "$AWK_MED"'
 		FNR > 1 && $2 == t && $3 + 0 > 0 { all[n++] = $3; if ($10 + 0 <= lim) quiet[q++] = $3 }
-		function med(v, k,   i, j, x) {
-			for (i = 0; i < k; i++) for (j = i + 1; j < k; j++)
-				if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
-			return k % 2 ? v[(k - 1) / 2] : (v[k / 2 - 1] + v[k / 2]) / 2
-		}
 		END { if (q >= 2) print med(quiet, q); else if (n) print med(all, n); else print "n/a" }' "$@"
 }
 # median of a column of a target's rows in harness tables (req/s $2)
 column() {   # target field out...
 	local t=$1 f=$2
 	shift 2
-	awk -v t="$t" -v f="$f" '$1 == t && NF >= 10 && $f + 0 > 0 { v[n++] = $f }
-		END {
-			if (!n) { print "n/a"; exit }
-			for (i = 0; i < n; i++) for (j = i + 1; j < n; j++)
-				if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
-			print n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2
-		}' "$@"
+	awk -v t="$t" -v f="$f" "$AWK_MED"'
+		$1 == t && NF >= 10 && $f + 0 > 0 { v[n++] = $f }
+		END { print n ? med(v, n) : "n/a" }' "$@"
 }
 
 OVERHEAD=n/a R_ON=n/a R_OFF=n/a CPU_ON=n/a CPU_OFF=n/a CPU_OVER=n/a LOGGED=n/a DIRECT=n/a

@@ -323,21 +323,21 @@ static int method_ok(const char *m, size_t n)
 	return 1;
 }
 
-/* 0: go on; else the status decided. *close_now: answer from the head and
+/* 0: go on (*hc then has the framing headers); else the status decided.
+ * *close_now: answer from the head and
  * close (MHD closes after a response queued in the first call) without
  * reading any body: a malformed head, as nginx does after its 400s; with
  * ambiguous framing the body's end is unknown anyway. */
-static int head_sane(gw_req *r, int *close_now)
+static int head_sane(gw_req *r, head_count *hc, int *close_now)
 {
-	head_count hc = { 0 };
 	*close_now = 1;
 	if (!method_ok(r->method, r->method_len))
 		return 400;
-	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, head_count_cb, &hc);
-	if (hc.cl_differs || (hc.ncl && hc.nte) || hc.nhost > 1 || hc.nte > 1 || hc.bad_byte)
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, head_count_cb, hc);
+	if (hc->cl_differs || (hc->ncl && hc->nte) || hc->nhost > 1 || hc->nte > 1 || hc->bad_byte)
 		return 400;
-	if (hc.nte) {
-		int st = te_status(hc.te, hc.telen);
+	if (hc->nte) {
+		int st = te_status(hc->te, hc->telen);
 		if (st)
 			return st;
 	}
@@ -392,7 +392,8 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 	r->t = r->tab->t;
 	lim = &r->tab->lim;
 
-	int close_now, bad = head_sane(r, &close_now);
+	head_count hc = { 0 };
+	int close_now, bad = head_sane(r, &hc, &close_now);
 	if (bad) {
 		decide_error(r, bad, NULL);
 		if (close_now)
@@ -400,15 +401,15 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 		return;
 	}
 
-	/* body size known up front */
+	/* body size known up front (head_sane saw the framing headers) */
 	const char *v;
 	size_t vlen;
 	r->content_length = -1;
-	if (srv_header_raw_n(r, "Transfer-Encoding", 17, &v, &vlen)) {
+	if (hc.nte) {
 		r->has_body = 1;
-	} else if (srv_header_raw_n(r, "Content-Length", 14, &v, &vlen)) {
+	} else if (hc.ncl) {
 		uint64_t cl;
-		if (parse_u64(v, vlen, &cl) != 0) {
+		if (parse_u64(hc.cl, hc.cllen, &cl) != 0) {
 			decide_error(r, 400, "bad Content-Length");
 			return;
 		}
@@ -1010,9 +1011,10 @@ static struct MHD_Daemon *daemon_start(gw_worker *w, int lfd, const gwd_config *
 	unsigned climit = srv_conn_limit(cfg, nworkers);
 	/* MHD's per-connection memory pool holds the request head (and the
 	 * response head). Leave room above max_header_size so gwd, not MHD,
-	 * sees an oversized head and answers 431/414 with its own JSON body; a
-	 * head that does not fit at all stalls in MHD 0.9.75 without an answer
-	 * until the head timeout closes it. But no more: MHD zeroes the whole
+	 * sees an oversized head and answers 431/414 with its own JSON body (a
+	 * first head that does not fit at all is door.c's 414/431; a later one
+	 * on a keep-alive connection stalls in MHD 0.9.75 until the head
+	 * timeout). But no more: MHD zeroes the whole
 	 * pool for every request on a keep-alive connection (memset of 80 KiB
 	 * was 9 % of gwd's CPU at 64 KiB + 16 KiB). */
 	size_t mem = srv_head_room(cfg);
