@@ -476,6 +476,7 @@ static int alog_efd = -1;
 static pthread_t alog_th;
 static int alog_th_started;
 static atomic_int reopen_req, stop_req;
+static atomic_uint reopen_done;  /* reopens the writer has carried out */
 static _Atomic(alog_ring *) rings[ALOG_MAX_RINGS];
 static uint64_t write_errors;  /* writer thread only */
 static uint64_t last_err_log_ms;
@@ -602,8 +603,10 @@ static void *writer_main(void *arg)
 			ssize_t k = read(alog_efd, &x, sizeof x);
 			(void)k;
 		}
-		if (atomic_exchange(&reopen_req, 0))
+		if (atomic_exchange(&reopen_req, 0)) {
 			do_reopen();
+			atomic_fetch_add(&reopen_done, 1);
+		}
 		drain_all();
 		if (atomic_load(&stop_req)) {
 			drain_all();
@@ -651,8 +654,15 @@ void accesslog_reopen(void)
 {
 	if (!alog_th_started)
 		return;
+	/* wait (up to a second) until the writer has the new file, so that
+	 * "logs reopened" is true when it is logged and every line of a
+	 * request that starts after it goes to the new file; the caller is
+	 * the signal thread, never a worker */
+	unsigned before = atomic_load(&reopen_done);
 	atomic_store(&reopen_req, 1);
 	wake_writer();
+	for (int i = 0; i < 1000 && atomic_load(&reopen_done) == before; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 }
 
 void accesslog_close(void)

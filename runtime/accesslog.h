@@ -51,7 +51,8 @@
 /* Open access_log.path ("-" stdout; NULL/"off": nothing to do) and start
  * the writer thread. 0 ok; -1 with err (the file cannot be opened). */
 int accesslog_open(const gwd_config *cfg, char *err, size_t errlen);
-/* SIGUSR1: reopen the file (done by the writer thread, soon) */
+/* SIGUSR1: reopen the file; the writer thread does it, and this returns
+ * once it has (at most a second) */
 void accesslog_reopen(void);
 /* write out what the rings hold, stop the writer, close the file (after
  * the workers are gone) */
