@@ -11,6 +11,8 @@
 #   curl_user_us  bench/floor-curl: libcurl's user CPU per keep-alive GET
 #                 through the multi socket API (no server side at all);
 #                 curl_sys_us its kernel CPU
+#   gwd_us        gwd proxying with the one-route table of the other gwd
+#                 benchmarks (bench_table), default gateway.yaml settings
 # and derives
 #   floor_us = mhd_us + curl_user_us — a lower bound on a gateway's CPU per
 #     request with these two libraries (it leaves out the upstream side's
@@ -35,7 +37,7 @@ done
 [ -x "$B/bench/floor-curl" ] && [ -x "$B/bench/floor-mhd" ] ||
 	{ echo "floor-bench: $B/bench/floor-curl or floor-mhd not built" >&2; exit 1; }
 ROUNDS=${ROUNDS:-3} D=${D:-8}
-OP=${BASE_PORT:-18380} PP=$((OP + 1)) MP=$((OP + 2))
+OP=${BASE_PORT:-18380} PP=$((OP + 1)) MP=$((OP + 2)) GP=$((OP + 3))
 
 work=$(mktemp -d /tmp/floor-bench.XXXXXX)
 chmod 755 "$work"                # nginx workers run as 'nobody' when we are root
@@ -66,7 +68,12 @@ nginx -p "$work/origin" -c "$work/origin/nginx.conf" 2>/dev/null & pids+=($!)
 nginx -p "$work/proxy" -c "$work/proxy/nginx.conf" 2>/dev/null & pids+=($!)
 "$B/bench/floor-mhd" "$MP" & pids+=($!)
 mhd=$!
-for p in $OP $PP $MP; do
+bench_table "$work/gw" "$OP"
+printf 'listen: 127.0.0.1:%s\nrules: bench.gwb\nadmin: {listen: off}\naccess_log: {path: off}\nerror_log: {level: warn}\n' \
+	"$GP" > "$work/gw/gateway.yaml"
+"$B/gwd" -c "$work/gw/gateway.yaml" 2>"$work/gwd.err" & pids+=($!)
+gwd=$!
+for p in $OP $PP $MP $GP; do
 	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.05; done
 done
 worker_of() {   # the nginx worker whose master runs with prefix $1
@@ -117,16 +124,20 @@ for r in $(seq "$ROUNDS"); do
 	line=$("$B/bench/floor-curl" "http://127.0.0.1:$OP/" 64 "$D")
 	curl_user=$(sed -n 's/.*user_us_per_req=\([0-9.]*\).*/\1/p' <<<"$line")
 	curl_sys=$(sed -n 's/.*sys_us_per_req=\([0-9.]*\).*/\1/p' <<<"$line")
+	read -r n c _ _ < <(wrk_round "$GP" "$gwd")
+	gwd_us=$(per "$c" "$n") gwd_rps=$((n / D))
 	echo "# round $r: nginx proxy $nginx_rps req/s, $nginx_us us/req (wrk $wrk_us, origin $origin_us);" \
+	     "gwd $gwd_rps req/s, $gwd_us us/req;" \
 	     "floor-mhd $mhd_us us/req; floor-curl user $curl_user + sys $curl_sys us/req" >&2
-	echo "$nginx_us $wrk_us $origin_us $mhd_us $curl_user $curl_sys" >> "$work/rounds"
+	echo "$nginx_us $wrk_us $origin_us $mhd_us $curl_user $curl_sys $gwd_us" >> "$work/rounds"
 done
 
 med() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 col() { awk -v c="$1" '{print $c}' "$work/rounds" | med; }
-awk -v n="$(col 1)" -v w="$(col 2)" -v o="$(col 3)" -v m="$(col 4)" -v cu="$(col 5)" -v cs="$(col 6)" 'BEGIN {
+awk -v n="$(col 1)" -v w="$(col 2)" -v o="$(col 3)" -v m="$(col 4)" -v cu="$(col 5)" -v cs="$(col 6)" -v g="$(col 7)" 'BEGIN {
 	f = m + cu
 	printf "nginx_us=%.2f\nwrk_us=%.2f\norigin_us=%.2f\n", n, w, o
 	printf "mhd_us=%.2f\ncurl_user_us=%.2f\ncurl_sys_us=%.2f\n", m, cu, cs
+	printf "gwd_us=%.2f\n", g
 	printf "floor_us=%.2f\ncpu_ratio_bound=%.2f\nthroughput_ratio_bound=%.2f\n", f, n / f, (w + o + n) / (w + o + f)
 }'
