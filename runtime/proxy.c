@@ -536,6 +536,38 @@ static ups_server *pick(gw_proxy *px)
 	return ups_pick(px->u, px->snap, &pc);
 }
 
+/* scheme://host:port/path?query into url (sized by the caller); by hand
+ * because snprintf's format parsing was 1.6 % of gwd's instructions per
+ * proxied request */
+static void url_build(char *url, int https, const char *host, int v6, int port,
+                      const char *path, size_t pl, const char *query, size_t ql)
+{
+	char *o = url, digits[8];
+	size_t hl = strlen(host), nd = 0;
+	memcpy(o, https ? "https://" : "http://", https ? 8 : 7);
+	o += https ? 8 : 7;
+	if (v6)
+		*o++ = '[';
+	memcpy(o, host, hl);
+	o += hl;
+	if (v6)
+		*o++ = ']';
+	*o++ = ':';
+	do
+		digits[nd++] = (char)('0' + port % 10);
+	while ((port /= 10) > 0 && nd < sizeof digits);
+	while (nd)
+		*o++ = digits[--nd];
+	memcpy(o, path, pl);
+	o += pl;
+	if (query) {
+		*o++ = '?';
+		memcpy(o, query, ql);
+		o += ql;
+	}
+	*o = '\0';
+}
+
 /* one attempt: pick a server (unless the head callback already chose the
  * one to retry on), point the handle at it, add it to multi.
  * 0 ok; 503 when no server is available */
@@ -566,9 +598,9 @@ static int attempt(gw_proxy *px)
 	char *url = srv_alloc(r, ul);
 	if (!path || !url)
 		return 500;
-	snprintf(url, ul, "%s://%s%s%s:%d%.*s%s%.*s", s->https ? "https" : "http",
-	         v6 ? "[" : "", host, v6 ? "]" : "", s->port, (int)pl, path,
-	         r->has_query ? "?" : "", (int)r->query_len, r->query);
+	url_build(url, s->https, host, v6, s->port, path, pl,
+	          r->has_query ? (r->query ? r->query : "") : NULL,
+	          r->query_len);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	                 (long)(px->uo->connect_timeout_ms ? px->uo->connect_timeout_ms
