@@ -165,6 +165,7 @@ struct gw_conn {
 	char ipstr[48];
 	int tls;                     /* accepted by a TLS listener (tls.c) */
 	struct tls_ctx *tls_ctx;     /* certificates its handshake used (tls.c) */
+	int linger;                  /* answered before the body's end: lingering close */
 };
 
 /* --------------------------------------------------------------- proxy */
@@ -236,6 +237,7 @@ struct gw_worker {
 	unsigned nconn;
 	uint32_t *sock; size_t nsock;/* curl socket state by fd */
 	struct door_state *door;     /* door.c: gwd's accept on plain listeners */
+	struct linger_state *linger; /* linger.c: answered, waiting for the client's end */
 	pthread_t th;
 	int joined;                  /* control thread: th joined */
 	atomic_int stop;             /* 1 graceful, 2 now */

@@ -16,11 +16,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "door.h"
+#include "linger.h"
 #include "log.h"
 #include "reqid.h"
 #include "respond.h"
@@ -48,32 +48,20 @@ struct door_state {
 
 /* ------------------------------------------------------ the connections */
 
-/* gwd's JSON error, then close: the request is consumed first so the
- * close sends a FIN, not a reset that could destroy the answer */
+/* gwd's JSON error, then a lingering close: the head was only peeked
+ * at, and a close on unread bytes sends a reset that can destroy the
+ * answer before the client reads it */
 static void answer(gw_worker *w, door_conn *c, int status, const char *why)
 {
-	struct door_state *d = w->door;
-	char id[REQID_LEN + 1], date[64], out[512];
+	char id[REQID_LEN + 1], out[512];
 	reqid_gen(id);
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	char body[160];
-	int bl = snprintf(body, sizeof body, "{\"error\":\"%s\",\"request_id\":\"%s\"}", why, id);
-	const char *reason = MHD_get_reason_phrase_for((unsigned)status);
-	int n = snprintf(out, sizeof out,
-	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-	                 "X-Request-Id: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-	                 status, reason && *reason ? reason : "Error", date, id, bl, body);
-	if (n > 0 && (size_t)n < sizeof out) {
-		ssize_t k = send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	size_t n = respond_raw_error(out, sizeof out, status, MHD_get_reason_phrase_for((unsigned)status),
+	                             why, id);
+	if (n < sizeof out) {
+		ssize_t k = send(c->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)k;
 	}
-	shutdown(c->fd, SHUT_WR);
-	for (int i = 0; i < 8 && recv(c->fd, d->buf, d->cap, MSG_DONTWAIT) > 0; i++)
-		;
-	close(c->fd);
+	linger_start(w, c->fd);
 	w->errors++;
 	log_debug("worker %d: malformed request head refused with %d (%s)", w->idx, status, why);
 }

@@ -29,6 +29,7 @@
 
 #include "core.h"
 #include "door.h"
+#include "linger.h"
 #include "log.h"
 #include "reload.h"
 
@@ -377,6 +378,8 @@ void *loop_run(void *arg)
 				door_listen_event(w, (uint32_t)fd);
 			} else if (tag == DOOR_TAG_CONN) {
 				door_conn_event(w, fd, evs[i].events);
+			} else if (tag == LINGER_TAG) {
+				linger_event(w, fd);
 			} else {
 				uint64_t v;
 				ssize_t k = read(w->evfd, &v, sizeof v);
@@ -407,6 +410,7 @@ void *loop_run(void *arg)
 			const gw_limits *lim = &w->wt->tab->lim;
 			srv_sweep(w, gw_tl_now, lim->client_timeout_ms);
 			door_sweep(w, gw_tl_now, lim->client_timeout_ms);
+			linger_sweep(w, gw_tl_now);
 			proxy_sweep(w, gw_tl_now);
 		}
 		if (w->draining) {
@@ -440,6 +444,7 @@ void loop_worker_free(gw_worker *w)
 		return;
 	proxy_worker_free(w);
 	door_free(w);
+	linger_free(w);
 	while (w->free_req) {
 		gw_req *r = w->free_req;
 		w->free_req = r->next;

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "respond.h"
 
@@ -70,4 +71,22 @@ size_t respond_json_error(char *buf, size_t cap, const char *msg, const char *re
 	if (cap)
 		buf[len < cap ? len : cap - 1] = '\0';
 	return len;
+}
+
+size_t respond_raw_error(char *out, size_t cap, int status, const char *reason, const char *msg,
+                         const char *reqid)
+{
+	char date[40], body[320];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	size_t bl = respond_json_error(body, sizeof body, msg, reqid);
+	if (bl >= sizeof body)
+		return cap;              /* cannot happen with gwd's own texts */
+	int n = snprintf(out, cap,
+	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+	                 "X-Request-Id: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	                 status, reason && *reason ? reason : "Error", date, reqid, bl, body);
+	return n < 0 ? cap : (size_t)n;
 }

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -26,11 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core.h"
 #include "door.h"
+#include "linger.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -757,10 +760,22 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		r->err_msg = respond_error_text(413);
 	}
 	if (r->too_large && r->body_seen > max + TOO_LARGE_DRAIN) {
-		/* still sending: give up on answering (MHD 0.9.75 does not send a
-		 * response queued from a body call) and close the connection */
-		log_debug("request %s: body over the limit by more than %d bytes: closing",
+		/* still sending. MHD 0.9.75 does not send a response queued from
+		 * a body call, so gwd writes its 413 to the socket itself
+		 * (nothing else is being written there while the body is read)
+		 * and ends the connection with a lingering close; TLS bytes it
+		 * cannot write itself: there the connection just closes */
+		log_debug("request %s: body over the limit by more than %d bytes: 413 and close",
 		          r->id, TOO_LARGE_DRAIN);
+		if (r->c && !r->c->tls && r->c->fd >= 0) {
+			char out[768];
+			size_t n = respond_raw_error(out, sizeof out, 413,
+			                             MHD_get_reason_phrase_for(413), r->err_msg, r->id);
+			if (n < sizeof out && send(r->c->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n) {
+				r->status = 413;     /* for the log and the metrics */
+				r->c->linger = 1;
+			}
+		}
 		return MHD_NO;
 	}
 	if (r->kind != K_PROXY || r->discard_body) {
@@ -913,6 +928,17 @@ static void conn_cb(void *cls, struct MHD_Connection *conn, void **socket_contex
 		gw_conn *c = *socket_context;
 		if (!c)
 			return;
+		/* libmicrohttpd closes the socket after this call; with bytes
+		 * of the client still unread (a body gwd refused, a pipelined
+		 * request after an error) that close would send a reset, which
+		 * can destroy the answer: a duplicate keeps the socket open for a
+		 * lingering close (linger.h) */
+		int unread = 0;
+		if (c->fd >= 0 && (c->linger || (ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0))) {
+			int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+			if (fd >= 0)
+				linger_start(w, fd);
+		}
 		c->prev->next = c->next;
 		c->next->prev = c->prev;
 		w->nconn--;

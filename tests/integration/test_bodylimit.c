@@ -3,7 +3,8 @@
  * from the head when Content-Length is over the limit (the body is never
  * read: the answer comes while the client has sent only the head, and a
  * client waiting on Expect: 100-continue gets the 413 instead of 100),
- * 413 while streaming a chunked upload, exact limits, the smaller of
+ * 413 while streaming a chunked upload (also one far over the limit: gwd
+ * answers on the socket itself and closes lingering), exact limits, the smaller of
  * body_limit and limits.max_body_size, declaration order against other
  * access directives, body_limit 0, and routes without a proxy.
  */
@@ -145,6 +146,29 @@ START_TEST(chunked)
 }
 END_TEST
 
+START_TEST(chunked_far_over)
+{
+	/* a chunked upload far over the limit (more than gwd reads and drops
+	 * before it gives up on the body): the client still gets the 413,
+	 * not a reset, both with and without Expect: 100-continue */
+	origin *o = gwt_origin("a");
+	start(NULL, rules(o));
+	static const char *const no_expect[] = { "Expect:", NULL };
+	assert_413(post("/small/echo", 8u << 20, 1));
+	gwt_req q = { .url = gwt_url(g_port, "/small/echo"), .gen_len = 8u << 20, .chunked = 1,
+	              .has_body = 1, .headers = no_expect };
+	assert_413(gwt_http(&q));
+	/* a Content-Length body sent whole without waiting for an answer
+	 * (refused from the head: unlike the streamed ones above, it never
+	 * reaches the origin) */
+	unsigned seen = origin_count(o);
+	gwt_req l = { .url = gwt_url(g_port, "/small/echo"), .gen_len = 8u << 20,
+	              .has_body = 1, .headers = no_expect };
+	assert_413(gwt_http(&l));
+	ck_assert_uint_eq(origin_count(o), seen);
+}
+END_TEST
+
 START_TEST(with_max_body_size)
 {
 	/* the smaller limit applies, whichever it is */
@@ -186,6 +210,7 @@ int main(void)
 	tcase_add_test(t, content_length);
 	tcase_add_test(t, answered_before_the_body);
 	tcase_add_test(t, chunked);
+	tcase_add_test(t, chunked_far_over);
 	tcase_add_test(t, with_max_body_size);
 	tcase_add_test(t, order_and_zero);
 	suite_add_tcase(s, t);
