@@ -63,6 +63,9 @@ START_TEST(hosts)
 	ck_assert_str_eq(body_for("/x", h3), "200 host_wild a.wild.example.com");
 	const char *h4[] = { "Host: b.c.wild.example.com", NULL };
 	ck_assert_str_eq(body_for("/x", h4), "200 host_wild b.c.wild.example.com");
+	/* ${host} is nginx's $host: lower-cased, port stripped (as gwc test) */
+	const char *h4p[] = { "Host: A.Wild.Example.com:8080", NULL };
+	ck_assert_str_eq(body_for("/x", h4p), "200 host_wild a.wild.example.com");
 	const char *h5[] = { "Host: wild.example.com", NULL };
 	gwdt_assert_error(gwdt_get_h("/x", h5), 404, "no route");
 	const char *h6[] = { "Host: fallback.test", NULL };
