@@ -716,7 +716,7 @@ static int okind_ok(const ast_value *v, enum okind k)
 				return 0;
 		return 1;
 	case OK_STRS:
-		if (v->kind == AV_STRING)
+		if (v->kind == AV_STRING || v->kind == AV_IDENT)   /* methods=GET */
 			return 1;
 		if (v->kind != AV_LIST || v->nargs == 0)
 			return 0;
@@ -953,7 +953,7 @@ static void get_key(const ast_value *v, uint32_t *kind, const char **name, size_
 /* join a string or list of strings/idents with ", " */
 static int get_strs(dctx *dc, const ast_value *v, sema_opnd *o, sema_insn *in)
 {
-	if (v->kind == AV_STRING) {
+	if (v->kind == AV_STRING || v->kind == AV_IDENT) {
 		o->s = v->s;
 		o->len = v->len;
 		o->pos = v->pos;
