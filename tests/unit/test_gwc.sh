@@ -179,6 +179,10 @@ printf -- '- request: {path: /x}\n  expcet: {route: a}\n' >"$T/typo.yaml"
 run "$GWC" test "$T/r/small.gwr" "$T/typo.yaml"; want_rc 1 "a bad CASES.yaml exits 1"
 has "$T/err" "typo.yaml:2:3: unknown key 'expcet' in a case; did you mean 'expect'?" "CASES.yaml errors have line:col"
 run "$GWC" test "$T/r/small.gwr" "$T/none.yaml"; want_rc 2 "missing CASES.yaml is an I/O error"
+printf -- '- request: {path: /nope}\n  expect: {route: null, status: 404}\n- request: {path: /nope}\n  expect: {route: ~}\n' >"$T/null.yaml"
+run "$GWC" test "$T/r/small.gwr" "$T/null.yaml"; want_rc 0 "route: null (or ~) expects no route, as none does"
+printf -- '- request: {path: /healthz}\n  expect: {route: null}\n' >"$T/null2.yaml"
+run "$GWC" test "$T/r/small.gwr" "$T/null2.yaml"; want_rc 1 "route: null fails when a route matches"
 run "$GWC" test "$T/r/err.gwr" "$T/r/cases.yaml"; want_rc 1 "test of rules with errors exits 1"
 
 # --------------------------------------------------------------- explain
