@@ -138,6 +138,14 @@ static int load_token(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+int admin_check_token(const char *path, char *err, size_t errlen)
+{
+	int rc = load_token(path, err, errlen);
+	explicit_bzero(token_md, sizeof token_md);
+	have_token = 0;
+	return rc;
+}
+
 /* "Authorization: Bearer TOKEN". Both sides are hashed first, so the
  * comparison is of equal-length digests in constant time and leaks neither
  * the token's bytes nor its length. */
