@@ -497,9 +497,16 @@ static void do_reload(admin_reply *out)
 /* "reload_history": the last reload attempts, newest first (reload.h);
  * "uptime_ms": a monotonic clock, so the dashboard computes rates over the
  * time between two scrapes as the server saw it */
-static int status_add_extra(json_t *j)
+static int status_add_extra(json_t *j, const reload_info *ri)
 {
-	if (json_object_set_new(j, "uptime_ms", json_integer((json_int_t)(mono_ms() - start_mono_ms))) < 0)
+	uint64_t up = mono_ms() - start_mono_ms;
+	if (json_object_set_new(j, "uptime_ms", json_integer((json_int_t)up)) < 0)
+		return -1;
+	/* the design's own words for them ("table generation and source hash,
+	 * uptime") at the top level too, for scripts written from it */
+	if (json_object_set_new(j, "uptime", json_integer((json_int_t)(up / 1000))) < 0 ||
+	    json_object_set_new(j, "generation", json_integer((json_int_t)ri->generation)) < 0 ||
+	    json_object_set_new(j, "source_hash", json_string(ri->hash)) < 0)
 		return -1;
 	reload_event ev[RELOAD_HISTORY];
 	size_t n = reload_history(ev, RELOAD_HISTORY);
@@ -549,7 +556,7 @@ static void status(admin_reply *out)
 		"state", "dir", dir, "persisted", persisted, "overrides", (json_int_t)novr,
 		"inactive", (json_int_t)ninact,
 		"upstreams", ups);
-	if (j && status_add_extra(j) < 0) {
+	if (j && status_add_extra(j, &ri) < 0) {
 		json_decref(j);
 		j = NULL;
 	}

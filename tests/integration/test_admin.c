@@ -610,6 +610,11 @@ START_TEST(status_document)
 	ck_assert_int_eq(json_integer_value(json_object_get(t, "upstreams")), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(t, "reloads_ok")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(t, "reloads_failed")), 0);
+	/* the design's words at the top level too */
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "generation")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "source_hash")),
+	                 json_string_value(json_object_get(t, "source_sha256")));
+	ck_assert(json_is_integer(json_object_get(j, "uptime")));
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "requests")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "proxied")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "workers")), 1);
