@@ -57,7 +57,7 @@ int srv_header_raw_n(gw_req *r, const char *name, size_t nlen, const char **v, s
 	    || !val)
 		return 0;
 	*v = val;
-	*vlen = n;
+	*vlen = srv_value_len(val, n);
 	return 1;
 }
 
