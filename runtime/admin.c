@@ -37,9 +37,11 @@
 
 #include "admin.h"
 #include "admin_int.h"
+#include "core.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "reqid.h"
 #include "srv.h"
 
 #define ADMIN_BODY_MAX   (1u << 20)
@@ -770,6 +772,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, admin_reply *out)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (out->status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	/* "X-Request-Id is on every response gwd sends": the admin port's too
+	 * (the client's own kept, as on the request listeners) */
+	char id[REQID_MAX + 1];
+	const char *cid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+	size_t cn = cid ? srv_value_len(cid, strlen(cid)) : 0;
+	if (cid && reqid_valid(cid, cn)) {
+		memcpy(id, cid, cn);
+		id[cn] = '\0';
+	} else {
+		reqid_gen(id);
+	}
+	MHD_add_response_header(resp, "X-Request-Id", id);
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)out->status, resp);
 	MHD_destroy_response(resp);
 	return rc;

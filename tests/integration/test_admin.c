@@ -659,6 +659,8 @@ START_TEST(token_required)
 	gwt_resp *r = at_call("GET", "/list", NULL);
 	at_assert_error(r, 401, "unauthorized: Authorization: Bearer required");
 	ck_assert_str_eq(gwt_hdr(r, "WWW-Authenticate"), "Bearer");
+	/* X-Request-Id on every response gwd sends, the admin port's too */
+	ck_assert_uint_eq(strlen(gwt_hdr(r, "X-Request-Id")), 32);
 	const char *const wrong[][2] = {
 		{ "Authorization: Bearer s3cret-token_4", "prefix" },
 		{ "Authorization: Bearer s3cret-token_421", "longer" },
@@ -690,6 +692,10 @@ START_TEST(token_required)
 	ck_assert_str_eq(at_name("/name"), "b");
 	r = at_call_h("GET", "/status", NULL, ok);
 	ck_assert_int_eq(r->status, 200);
+	const char *mine[] = { "Authorization: Bearer s3cret-token_42", "X-Request-Id: ops-42",
+	                       NULL };
+	r = at_call_h("GET", "/list", NULL, mine);
+	ck_assert_str_eq(gwt_hdr(r, "X-Request-Id"), "ops-42");
 }
 END_TEST
 
