@@ -59,6 +59,16 @@ static const char *scalar(rd *r, yaml_node_t *n, const char *what)
 	return (const char *)n->data.scalar.value;
 }
 
+/* a plain YAML null: null, Null, NULL, ~ or an empty value */
+static int yaml_null(const yaml_node_t *n)
+{
+	const char *s = (const char *)n->data.scalar.value;
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+	       !strcmp(s, "NULL");
+}
+
 static void set_str(rd *r, char **dst, yaml_node_t *n, const char *what)
 {
 	const char *s = scalar(r, n, what);
@@ -147,7 +157,15 @@ static void read_expect(rd *r, gwc_case *c, yaml_node_t *m)
 		yaml_node_t *v = yaml_document_get_node(&r->doc, p->value);
 		any = 1;
 		switch (which(r, k, keys, 4, "expect")) {
-		case 0: set_str(r, &c->route, v, "route"); break;
+		case 0:
+			/* `route: null` (or ~, or nothing) says "no route", as none does */
+			if (v && v->type == YAML_SCALAR_NODE && yaml_null(v)) {
+				free(c->route);
+				c->route = xstrdup("none");
+				break;
+			}
+			set_str(r, &c->route, v, "route");
+			break;
 		case 1: set_str(r, &c->upstream, v, "upstream"); break;
 		case 2: {
 			const char *s = scalar(r, v, "status");

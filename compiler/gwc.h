@@ -51,6 +51,11 @@ typedef struct gwc_action {
 } gwc_action;
 void gwc_route_action(const gwb_table *t, uint32_t route, gwc_action *a);
 
+/* 403 if the route's allow/deny directives refuse the request's client
+ * (first that holds it decides, as gwd); 0 if they let it through or the
+ * request has no client_ip */
+int gwc_access_status(const gwb_table *t, uint32_t route, const gwb_request *rq);
+
 /* expand a template for a matched request (malloc'ed) */
 char *gwc_expand(const gwc_req *r, const gwb_match *m, const char *tpl, size_t n);
 

@@ -154,7 +154,10 @@ int gwc_cmd_explain(int argc, char **argv)
 		gwc_action a;
 		gwc_route_action(t, won, &a);
 		uint32_t later = nr - won - 1;
-		if (a.op == GWB_OP_PROXY) {
+		if (gwc_access_status(t, won, &r.rq) == 403) {
+			printf("=> route %s: refused 403 by its allow/deny for %s\n", gwc_route_name(t, won),
+			       r.ip_text);
+		} else if (a.op == GWB_OP_PROXY) {
 			printf("=> route %s: proxy to upstream %s\n", gwc_route_name(t, won), a.upstream);
 		} else if (a.op == GWB_OP_REDIRECT) {
 			char *loc = gwc_expand(&r, &m, a.tpl, a.tpllen);

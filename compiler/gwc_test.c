@@ -97,10 +97,13 @@ int gwc_cmd_test(int argc, char **argv)
 		if (rt != GWB_NONE)
 			gwc_route_action(t, rt, &act);
 		const char *got_route = rt == GWB_NONE ? "none" : gwc_route_name(t, rt);
+		/* allow/deny is decided by client_ip alone, so it is evaluated;
+		 * other access directives (auth, limits, waf) are not */
+		int denied = rt == GWB_NONE ? 0 : gwc_access_status(t, rt, &r.rq);
 		char *loc = NULL;
-		if (act.op == GWB_OP_REDIRECT)
+		if (act.op == GWB_OP_REDIRECT && !denied)
 			loc = gwc_expand(&r, &m, act.tpl, act.tpllen);
-		int got_status = rt == GWB_NONE ? 404 :
+		int got_status = rt == GWB_NONE ? 404 : denied ? denied :
 		                 act.op == GWB_OP_RESPOND || act.op == GWB_OP_REDIRECT ? (int)act.status : 0;
 
 		char why[4][600];

@@ -278,6 +278,38 @@ void gwc_route_action(const gwb_table *t, uint32_t route, gwc_action *a)
 	}
 }
 
+/* an allow/deny list holds the client: as runtime/plugins/ipset.c, an
+ * IPv6 CIDR inside ::ffff:0:0/96 also holds the IPv4 client it maps */
+static int acc_holds(const gwb_table *t, uint32_t set, const gwb_request *rq)
+{
+	if (gwb_cidrset_contains(t, set, rq->ip_family, rq->ip))
+		return 1;
+	if (rq->ip_family != 4)
+		return 0;
+	uint8_t v6[16] = { [10] = 0xff, [11] = 0xff };
+	memcpy(v6 + 12, rq->ip, 4);
+	return gwb_cidrset_contains(t, set, 6, v6);
+}
+
+int gwc_access_status(const gwb_table *t, uint32_t route, const gwb_request *rq)
+{
+	if (rq->ip_family == 0)
+		return 0;
+	const gwb_route *rt = gwb_route_at(t, route);
+	const uint32_t *code = gwb_code(t);
+	uint32_t pc = rt->phase_pc[GWB_PH_ACCESS], end = rt->phase_pc[GWB_PH_ACCESS + 1];
+	while (pc < end) {
+		uint32_t op = code[pc];
+		const gwb_opinfo *oi = gwb_opinfo_get(op);
+		if (!oi)
+			return 0;
+		if ((op == GWB_OP_ALLOW || op == GWB_OP_DENY) && acc_holds(t, code[pc + 1], rq))
+			return op == GWB_OP_DENY ? 403 : 0;   /* the first that holds it decides */
+		pc += 1 + oi->nargs;
+	}
+	return 0;
+}
+
 const char *gwc_route_name(const gwb_table *t, uint32_t route)
 {
 	return gwb_str(t, gwb_route_at(t, route)->name, NULL);

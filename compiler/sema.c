@@ -716,7 +716,7 @@ static int okind_ok(const ast_value *v, enum okind k)
 				return 0;
 		return 1;
 	case OK_STRS:
-		if (v->kind == AV_STRING)
+		if (v->kind == AV_STRING || v->kind == AV_IDENT)   /* methods=GET */
 			return 1;
 		if (v->kind != AV_LIST || v->nargs == 0)
 			return 0;
@@ -953,7 +953,7 @@ static void get_key(const ast_value *v, uint32_t *kind, const char **name, size_
 /* join a string or list of strings/idents with ", " */
 static int get_strs(dctx *dc, const ast_value *v, sema_opnd *o, sema_insn *in)
 {
-	if (v->kind == AV_STRING) {
+	if (v->kind == AV_STRING || v->kind == AV_IDENT) {
 		o->s = v->s;
 		o->len = v->len;
 		o->pos = v->pos;
@@ -2420,7 +2420,16 @@ static void policy_dfs(sctx *c, size_t pi, size_t *stack, size_t depth)
 typedef struct actlist {
 	const ast_directive *act[8]; size_t nact;
 	const ast_directive *cache;
+	int unknown;     /* a directive no spec names: maybe a misspelt action */
 } actlist;
+
+static int known_directive(const char *name)
+{
+	for (size_t i = 0; i < NDIRS; i++)
+		if (strcmp(dirs[i].name, name) == 0)
+			return 1;
+	return 0;
+}
 
 static void route_actions(sctx *c, const ast_item *it, actlist *al, uint8_t *onstack)
 {
@@ -2440,8 +2449,11 @@ static void route_actions(sctx *c, const ast_item *it, actlist *al, uint8_t *ons
 			if (al->nact < 8)
 				al->act[al->nact] = d;
 			al->nact++;
-		} else if (strcmp(d->name, "cache") == 0 && !al->cache) {
-			al->cache = d;
+		} else if (strcmp(d->name, "cache") == 0) {
+			if (!al->cache)
+				al->cache = d;
+		} else if (!known_directive(d->name)) {
+			al->unknown = 1;
 		}
 	}
 }
@@ -2459,9 +2471,11 @@ static void check_route(sctx *c, size_t ri, uint8_t *onstack)
 	check_expr(c, it->match);
 	check_body(c, it, SP_ROUTE);
 
-	actlist al = { { 0 }, 0, NULL };
+	actlist al = { { 0 }, 0, NULL, 0 };
 	route_actions(c, it, &al, onstack);
-	if (al.nact == 0) {
+	/* `respnd 200;` is reported as unknown (did you mean 'respond'?);
+	 * "no action" on top of it would only repeat the same mistake */
+	if (al.nact == 0 && !al.unknown) {
 		diag_error(c->d, it->name_pos, nspan, "action",
 		           "route '%s' has no action (proxy, respond or redirect)", name);
 	} else if (al.nact > 1) {

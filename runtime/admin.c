@@ -37,9 +37,11 @@
 
 #include "admin.h"
 #include "admin_int.h"
+#include "core.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "reqid.h"
 #include "srv.h"
 
 #define ADMIN_BODY_MAX   (1u << 20)
@@ -136,6 +138,14 @@ static int load_token(const char *path, char *err, size_t errlen)
 	}
 	have_token = 1;
 	return 0;
+}
+
+int admin_check_token(const char *path, char *err, size_t errlen)
+{
+	int rc = load_token(path, err, errlen);
+	explicit_bzero(token_md, sizeof token_md);
+	have_token = 0;
+	return rc;
 }
 
 /* "Authorization: Bearer TOKEN". Both sides are hashed first, so the
@@ -489,9 +499,16 @@ static void do_reload(admin_reply *out)
 /* "reload_history": the last reload attempts, newest first (reload.h);
  * "uptime_ms": a monotonic clock, so the dashboard computes rates over the
  * time between two scrapes as the server saw it */
-static int status_add_extra(json_t *j)
+static int status_add_extra(json_t *j, const reload_info *ri)
 {
-	if (json_object_set_new(j, "uptime_ms", json_integer((json_int_t)(mono_ms() - start_mono_ms))) < 0)
+	uint64_t up = mono_ms() - start_mono_ms;
+	if (json_object_set_new(j, "uptime_ms", json_integer((json_int_t)up)) < 0)
+		return -1;
+	/* the design's own words for them ("table generation and source hash,
+	 * uptime") at the top level too, for scripts written from it */
+	if (json_object_set_new(j, "uptime", json_integer((json_int_t)(up / 1000))) < 0 ||
+	    json_object_set_new(j, "generation", json_integer((json_int_t)ri->generation)) < 0 ||
+	    json_object_set_new(j, "source_hash", json_string(ri->hash)) < 0)
 		return -1;
 	reload_event ev[RELOAD_HISTORY];
 	size_t n = reload_history(ev, RELOAD_HISTORY);
@@ -541,7 +558,7 @@ static void status(admin_reply *out)
 		"state", "dir", dir, "persisted", persisted, "overrides", (json_int_t)novr,
 		"inactive", (json_int_t)ninact,
 		"upstreams", ups);
-	if (j && status_add_extra(j) < 0) {
+	if (j && status_add_extra(j, &ri) < 0) {
 		json_decref(j);
 		j = NULL;
 	}
@@ -755,6 +772,18 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, admin_reply *out)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (out->status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	/* "X-Request-Id is on every response gwd sends": the admin port's too
+	 * (the client's own kept, as on the request listeners) */
+	char id[REQID_MAX + 1];
+	const char *cid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+	size_t cn = cid ? srv_value_len(cid, strlen(cid)) : 0;
+	if (cid && reqid_valid(cid, cn)) {
+		memcpy(id, cid, cn);
+		id[cn] = '\0';
+	} else {
+		reqid_gen(id);
+	}
+	MHD_add_response_header(resp, "X-Request-Id", id);
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)out->status, resp);
 	MHD_destroy_response(resp);
 	return rc;

@@ -54,6 +54,10 @@
  * Keeps copies of what it needs from cfg (admin.listen, token, state_dir
  * take effect at start only). 0 ok; -1 with err. */
 int admin_init(const gwd_config *cfg, ups_registry *reg, char *err, size_t errlen);
+
+/* gwd -t: would admin_init accept this token file (readable, one line,
+ * not empty once trimmed)? Keeps nothing. 0 ok; -1 with err. */
+int admin_check_token(const char *path, char *err, size_t errlen);
 /* After srv_start: open the listener and start the admin thread (a no-op
  * when admin.listen is off). 0 ok; -1 with err. */
 int admin_start(char *err, size_t errlen);

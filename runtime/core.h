@@ -259,6 +259,15 @@ void srv_proxy_event(gw_req *r);
 void srv_queue(gw_req *r, int status, struct MHD_Response *resp, gw_hlist *hdrs);
 void srv_queue_error(gw_req *r, int status, const char *msg);
 void *srv_alloc(gw_req *r, size_t n);
+
+/* a header value's length without trailing SP/HTAB: libmicrohttpd 0.9.75
+ * strips only the leading ones, RFC 9110 5.5 (and nginx) both */
+static inline size_t srv_value_len(const char *v, size_t n)
+{
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	return n;
+}
 void srv_sweep(gw_worker *w, uint64_t now, uint32_t client_timeout_ms);
 struct gwd_config;
 /* lfd < 0: a daemon without a listen socket (door.c accepts for it) */

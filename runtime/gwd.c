@@ -15,6 +15,7 @@
 #include <config.h>   /* <>: autoconf's; "config.h" here is gwd's */
 
 #include <errno.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +55,47 @@ static void usage(FILE *f)
 	        DEMO_ORIGIN_PORT);
 }
 
+/* -t: can gwd open PATH for appending, as it will at start (nginx -t opens
+ * its logs too)? A file not there yet is not created: its directory must
+ * let gwd create it. */
+static int check_writable(const char *what, const char *path)
+{
+	if (!path || !strcmp(path, "-") || !strcmp(path, "off") || access(path, W_OK) == 0)
+		return 0;
+	int e = errno;
+	if (e == ENOENT) {
+		char *d = strdup(path);
+		if (d && access(dirname(d), W_OK | X_OK) == 0) {
+			free(d);
+			return 0;
+		}
+		e = d ? errno : ENOMEM;
+		free(d);
+	}
+	fprintf(stderr, "gwd: %s %s: %s\n", what, path, strerror(e));
+	return -1;
+}
+
+/* -t: what start-up reads besides config_load (the token file's content,
+ * the log files), so that -t fails whenever gwd -c would refuse to start */
+static int check_startup_files(const gwd_config *cfg)
+{
+	char err[1024];
+	if (cfg->admin_token_file && admin_check_token(cfg->admin_token_file, err, sizeof err) < 0) {
+		fprintf(stderr, "gwd: %s\n", err);
+		return -1;
+	}
+	if (check_writable("access_log.path", cfg->access_log_path) < 0 ||
+	    check_writable("error_log.path", cfg->error_log_path) < 0)
+		return -1;
+	return 0;
+}
+
 static int check_only(gwd_config *cfg)
 {
 	char err[1024];
+	if (check_startup_files(cfg) < 0)
+		return 1;
 	ups_registry *reg = ups_registry_new();
 	if (!reg || phase_init() != 0) {
 		fprintf(stderr, "gwd: initialisation failed\n");

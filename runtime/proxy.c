@@ -380,6 +380,7 @@ static enum MHD_Result hb_iter(void *cls, enum MHD_ValueKind kind, const char *k
 	hb *b = cls;
 	gw_req *r = b->r;
 	(void)kind;
+	vs = srv_value_len(val, vs);
 	if (hop_by_hop(key, ks) || (b->conn_tokens && in_tokens(b->conn_tokens, b->conn_len, key, ks)))
 		return MHD_YES;
 	if (ks == 15 && !strncasecmp(key, "x-forwarded-for", 15) && vs) {

@@ -197,12 +197,41 @@ int gw_req_client_ip(const gw_req *r, const uint8_t **addr)
 }
 
 /* ------------------------------------------------------------ templates */
+
+/* ${host} is nginx's $host: lower-cased, port stripped (what gwc test
+ * expands too), so `redirect 301 "https://${host}${path}"` does not carry
+ * the plain listener's port to the TLS one */
+static int tpl_host(gw_req *r, const char **v, size_t *vlen)
+{
+	const char *h = r->host ? r->host : "";
+	size_t n = r->host_len, i;
+	const char *rb = n && h[0] == '[' ? memchr(h, ']', n) : NULL;
+	const char *colon = rb ? NULL : memchr(h, ':', n);
+	if (rb)
+		n = (size_t)(rb - h) + 1;
+	else if (colon)
+		n = (size_t)(colon - h);
+	for (i = 0; i < n && !(h[i] >= 'A' && h[i] <= 'Z'); i++)
+		;
+	if (i < n) {
+		char *lc = srv_alloc(r, n);
+		if (!lc)
+			return 0;
+		for (i = 0; i < n; i++)
+			lc[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] | 0x20 : h[i]);
+		h = lc;
+	}
+	*v = h;
+	*vlen = n;
+	return 1;
+}
+
 static int tpl_lookup(void *ctx, enum gwb_tplvar var, const char *name, size_t namelen,
                       const char **v, size_t *vlen)
 {
 	gw_req *r = ctx;
 	switch (var) {
-	case GWB_V_HOST:   *v = r->host ? r->host : ""; *vlen = r->host_len; return 1;
+	case GWB_V_HOST:   return tpl_host(r, v, vlen);
 	case GWB_V_PATH:   *v = r->path; *vlen = r->path_len; return 1;
 	case GWB_V_QUERY:  *v = r->query ? r->query : ""; *vlen = r->query_len; return 1;
 	case GWB_V_METHOD: *v = r->method; *vlen = r->method_len; return 1;

@@ -60,7 +60,7 @@ int srv_header_raw_n(gw_req *r, const char *name, size_t nlen, const char **v, s
 	    || !val)
 		return 0;
 	*v = val;
-	*vlen = n;
+	*vlen = srv_value_len(val, n);
 	return 1;
 }
 
@@ -357,6 +357,31 @@ static int head_sane(gw_req *r, head_count *hc, int *close_now)
 	return 0;
 }
 
+/* A path whose ".." climbs above the root is never served (the phase
+ * runner answers 400 after the access phase), but the route the client
+ * aimed at judges it first: it is routed by the path as sent, so `waf
+ * traversal` on `^= "/files/"` refuses /files/../../etc/passwd with 403
+ * (the design: waf refusals are 403, path traversal included); when no
+ * route matches that, by the clamped path. 1 if routed (r->m filled). */
+static int route_raw(gw_req *r, gwb_request *rq, gw_worker *w)
+{
+	char *raw = srv_alloc(r, r->rawpath_len + 1);
+	if (!raw)
+		return 0;
+	memcpy(raw, r->uri, r->rawpath_len);
+	raw[r->rawpath_len] = '\0';
+	const char *path = rq->path;
+	size_t plen = rq->path_len;
+	rq->path = raw;
+	rq->path_len = r->rawpath_len;
+	int hit = gwb_match_request(r->t, rq, &r->m, w->scratch) != GWB_NONE;
+	rq->path = path;
+	rq->path_len = plen;
+	if (hit)
+		r->match_path = raw;     /* the subject of its captures */
+	return hit;
+}
+
 static void req_begin(gw_req *r, const char *method, const char *version)
 {
 	gw_worker *w = r->w;
@@ -517,7 +542,8 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 		.ip_family = r->ip_family,
 	};
 	memcpy(rq.ip, r->ip, sizeof rq.ip);
-	if (gwb_match_request(r->t, &rq, &r->m, w->scratch) == GWB_NONE) {
+	if (!(r->path_above_root && route_raw(r, &rq, w)) &&
+	    gwb_match_request(r->t, &rq, &r->m, w->scratch) == GWB_NONE) {
 		if (r->path_above_root)
 			decide_error(r, 400, "bad path");
 		else

@@ -610,6 +610,11 @@ START_TEST(status_document)
 	ck_assert_int_eq(json_integer_value(json_object_get(t, "upstreams")), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(t, "reloads_ok")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(t, "reloads_failed")), 0);
+	/* the design's words at the top level too */
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "generation")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "source_hash")),
+	                 json_string_value(json_object_get(t, "source_sha256")));
+	ck_assert(json_is_integer(json_object_get(j, "uptime")));
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "requests")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "proxied")), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "workers")), 1);
@@ -654,6 +659,8 @@ START_TEST(token_required)
 	gwt_resp *r = at_call("GET", "/list", NULL);
 	at_assert_error(r, 401, "unauthorized: Authorization: Bearer required");
 	ck_assert_str_eq(gwt_hdr(r, "WWW-Authenticate"), "Bearer");
+	/* X-Request-Id on every response gwd sends, the admin port's too */
+	ck_assert_uint_eq(strlen(gwt_hdr(r, "X-Request-Id")), 32);
 	const char *const wrong[][2] = {
 		{ "Authorization: Bearer s3cret-token_4", "prefix" },
 		{ "Authorization: Bearer s3cret-token_421", "longer" },
@@ -685,6 +692,10 @@ START_TEST(token_required)
 	ck_assert_str_eq(at_name("/name"), "b");
 	r = at_call_h("GET", "/status", NULL, ok);
 	ck_assert_int_eq(r->status, 200);
+	const char *mine[] = { "Authorization: Bearer s3cret-token_42", "X-Request-Id: ops-42",
+	                       NULL };
+	r = at_call_h("GET", "/list", NULL, mine);
+	ck_assert_str_eq(gwt_hdr(r, "X-Request-Id"), "ops-42");
 }
 END_TEST
 

@@ -496,6 +496,26 @@ START_TEST(gwd_t_exit_codes)
 		ck_assert_msg(strstr(err, "bad.yaml") || strstr(err, "nonexistent.gwb"),
 		              "the message names the file: %s", err);
 	}
+	/* what gwd -c refuses at start, -t refuses too: a token file that is
+	 * only whitespace, logs that cannot be opened (as nginx -t) */
+	gwt_writef("blank.token", " \n\t\n");
+	static const char *const refused[] = {
+		"rules: rules.gwb\nadmin: {listen: 0.0.0.0:9901, token_file: blank.token}\n",
+		"rules: rules.gwb\naccess_log: {path: /nonexistent-dir/access.log}\n",
+		"rules: rules.gwb\nerror_log: {path: /nonexistent-dir/error.log}\n",
+	};
+	static const char *const why[] = { "is empty", "access_log.path", "error_log.path" };
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		gwt_writef("bad.yaml", "%s", refused[i]);
+		int st = gwd_t("bad.yaml", &err);
+		ck_assert_msg(st == 1, "exit %d for\n%s", st, refused[i]);
+		ck_assert_msg(strstr(err, why[i]), "%s: %s", why[i], err);
+	}
+	/* a log file not there yet is fine when its directory is writable
+	 * (and -t does not create it) */
+	gwt_writef("d.yaml", "rules: rules.gwb\naccess_log: {path: new-access.log}\n");
+	ck_assert_int_eq(gwd_t("d.yaml", &err), 0);
+	ck_assert_int_ne(access(gwt_path("new-access.log"), F_OK), 0);
 	/* usage errors: 2 (the gwc convention; nginx's -t style otherwise) */
 	const char *argv[] = { gwt_bin("gwd"), "--bogus", NULL };
 	ck_assert_int_eq(gwt_run("gwd-bogus", argv, NULL, 5000, NULL, NULL), 2);

@@ -94,6 +94,20 @@ START_TEST(preflight_exact)
 }
 END_TEST
 
+/* nginx/Kong-style unquoted lists: methods=GET,POST headers=X-Token */
+START_TEST(preflight_unquoted_lists)
+{
+	origin *o = gwt_origin("a");
+	start(rules_with(o, "cors origins=\"https://app.example\" methods=GET,POST headers=X-Token;"));
+	const char *h[] = { "Origin: https://app.example", "Access-Control-Request-Method: POST",
+	                    NULL };
+	gwt_resp *r = req("OPTIONS", "/echo", h);
+	ck_assert_int_eq(r->status, 204);
+	ck_assert_str_eq(gwt_hdr(r, "Access-Control-Allow-Methods"), "GET, POST");
+	ck_assert_str_eq(gwt_hdr(r, "Access-Control-Allow-Headers"), "X-Token");
+}
+END_TEST
+
 START_TEST(preflight_defaults)
 {
 	/* cors with no options: any origin, the default methods, requested
@@ -245,6 +259,7 @@ int main(void)
 	TCase *t = tcase_create("cors");
 	tcase_set_timeout(t, 30);
 	tcase_add_test(t, preflight_exact);
+	tcase_add_test(t, preflight_unquoted_lists);
 	tcase_add_test(t, preflight_defaults);
 	tcase_add_test(t, preflight_disallowed);
 	tcase_add_test(t, preflight_before_access);

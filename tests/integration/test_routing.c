@@ -63,6 +63,9 @@ START_TEST(hosts)
 	ck_assert_str_eq(body_for("/x", h3), "200 host_wild a.wild.example.com");
 	const char *h4[] = { "Host: b.c.wild.example.com", NULL };
 	ck_assert_str_eq(body_for("/x", h4), "200 host_wild b.c.wild.example.com");
+	/* ${host} is nginx's $host: lower-cased, port stripped (as gwc test) */
+	const char *h4p[] = { "Host: A.Wild.Example.com:8080", NULL };
+	ck_assert_str_eq(body_for("/x", h4p), "200 host_wild a.wild.example.com");
 	const char *h5[] = { "Host: wild.example.com", NULL };
 	gwdt_assert_error(gwdt_get_h("/x", h5), 404, "no route");
 	const char *h6[] = { "Host: fallback.test", NULL };
@@ -130,6 +133,16 @@ START_TEST(headers_query_cookie_ip)
 	const char *ac[] = { "X-A: 1", "X-C: 1", NULL };
 	gwdt_assert_error(gwdt_get_h("/b", ac), 404, "no route");
 	gwdt_assert_error(gwdt_get("/b"), 404, "no route");
+	/* trailing whitespace is not part of a value (RFC 9110 5.5; nginx):
+	 * matched and forwarded without it */
+	const char *a1 = gwt_raw(g_port, "GET /h HTTP/1.1\r\nHost: x\r\nX-Env: canary \t\r\n"
+	                         "Connection: close\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(a1), 200);
+	ck_assert_str_eq(gwt_raw_body(a1), "canary");
+	a1 = gwt_raw(g_port, "GET /api/echo HTTP/1.1\r\nHost: x\r\nX-Keep: 2  \r\n"
+	             "Connection: close\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(a1), 200);
+	ck_assert_ptr_nonnull(strstr(gwt_raw_body(a1), "\"X-Keep\": \"2\""));
 }
 END_TEST
 

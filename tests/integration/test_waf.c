@@ -349,8 +349,9 @@ END_TEST
 START_TEST(raw_path_traversal)
 {
 	start();
-	/* "/a/../../etc/passwd" climbs above the root: routed on its clamped
-	 * form "/etc/passwd" (route all), refused by its waf with 403 */
+	/* "/a/../../etc/passwd" climbs above the root: no route matches it as
+	 * sent, so it is routed on its clamped form "/etc/passwd" (route all),
+	 * refused by its waf with 403 */
 	const char *a = gwt_raw(port, "GET /a/..%2f..%2fetc/passwd HTTP/1.1\r\nHost: x\r\n"
 	                        "Connection: close\r\n\r\n", 3000);
 	ck_assert_int_eq(gwt_raw_status(a), 403);
@@ -380,6 +381,14 @@ START_TEST(raw_path_traversal)
 	            "Connection: close\r\n\r\n", 3000);
 	ck_assert_int_eq(gwt_raw_status(a), 400);
 	ck_assert_ptr_nonnull(strstr(gwt_raw_body(a), "\"error\":\"bad path\""));
+	/* above the root, the route of the path as sent judges: small (which
+	 * has traversal), not nobody (where the clamped "/nobody/x" goes) */
+	a = gwt_raw(port, "GET /small/../../nobody/x HTTP/1.1\r\nHost: x\r\n"
+	            "Connection: close\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(a), 403);
+	l = log_line(gwt_raw_hdr(a, "X-Request-Id"));
+	ck_assert_msg(strstr(l, " class=traversal ") && strstr(l, " route small ("),
+	              "%s", l);
 	ck_assert_uint_eq(origin_count(orig), 0);
 }
 END_TEST

@@ -182,11 +182,11 @@ grep -q 'missing closing parenthesis (at offset 3)' err && pass "regex: PCRE2 me
 
 # "check --format=json|sarif writes the document to stdout"
 run "$GWC" check --format=json bad.gwr; want_rc 1 "json: exit 1 for errors"
-python3 -c 'import json,sys; d=json.load(open("out")); assert d["errors"]==2 and d["warnings"]==1, d' 2>/dev/null &&
-	pass "json document on stdout (2 errors, 1 warning)" || { fail "json document"; sed 's/^/    | /' out; }
+python3 -c 'import json,sys; d=json.load(open("out")); assert d["errors"]==1 and d["warnings"]==1, d' 2>/dev/null &&
+	pass "json document on stdout (1 error: the misspelt action is not also 'no action'; 1 warning)" || { fail "json document"; sed 's/^/    | /' out; }
 run "$GWC" check --format=sarif bad.gwr; want_rc 1 "sarif: exit 1 for errors"
-python3 -c 'import json; d=json.load(open("out")); assert d["version"]=="2.1.0" and len(d["runs"][0]["results"])==3, d' 2>/dev/null &&
-	pass "sarif 2.1.0 document on stdout with 3 results" || { fail "sarif document"; sed 's/^/    | /' out; }
+python3 -c 'import json; d=json.load(open("out")); assert d["version"]=="2.1.0" and len(d["runs"][0]["results"])==2, d' 2>/dev/null &&
+	pass "sarif 2.1.0 document on stdout with 2 results" || { fail "sarif document"; sed 's/^/    | /' out; }
 
 # "MESSAGE [-Wname]": lexer/syntax errors, CIDR, includes and escapes
 # carry a class too (JSON "name", SARIF ruleId)

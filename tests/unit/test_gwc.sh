@@ -179,6 +179,33 @@ printf -- '- request: {path: /x}\n  expcet: {route: a}\n' >"$T/typo.yaml"
 run "$GWC" test "$T/r/small.gwr" "$T/typo.yaml"; want_rc 1 "a bad CASES.yaml exits 1"
 has "$T/err" "typo.yaml:2:3: unknown key 'expcet' in a case; did you mean 'expect'?" "CASES.yaml errors have line:col"
 run "$GWC" test "$T/r/small.gwr" "$T/none.yaml"; want_rc 2 "missing CASES.yaml is an I/O error"
+cat >"$T/acc.gwr" <<'EOF'
+route d { match path ^= "/d/"; deny 10.9.0.0/16; allow 10.0.0.0/8, ::ffff:192.168.0.0/112; deny all; respond 200 "x"; }
+route r { match path ^= "/r/"; deny all; redirect 301 "/x"; }
+EOF
+cat >"$T/acc.yaml" <<'EOF'
+- request: {path: /d/a, client_ip: 10.1.1.1}
+  expect: {route: d, status: 200}
+- request: {path: /d/a, client_ip: 10.9.1.1}
+  expect: {route: d, status: 403}
+- request: {path: /d/a, client_ip: 192.168.1.1}
+  expect: {status: 200}
+- request: {path: /d/a, client_ip: "::1"}
+  expect: {status: 403}
+- request: {path: /d/a}
+  expect: {status: 200}
+- request: {path: /r/a, client_ip: 1.2.3.4}
+  expect: {route: r, status: 403}
+EOF
+run "$GWC" test "$T/acc.gwr" "$T/acc.yaml"; want_rc 0 "test evaluates allow/deny for client_ip (first match decides, 403)"
+printf -- '- request: {path: /r/a, client_ip: 1.2.3.4}\n  expect: {location: /x}\n' >"$T/acc2.yaml"
+run "$GWC" test "$T/acc.gwr" "$T/acc2.yaml"; want_rc 1 "a denied redirect has no location"
+run "$GWC" explain "$T/acc.gwr" GET /d/a --ip 10.9.0.1; want_rc 0 "explain of a denied client"
+has "$T/out" "=> route d: refused 403 by its allow/deny for 10.9.0.1" "explain says allow/deny refuses"
+printf -- '- request: {path: /nope}\n  expect: {route: null, status: 404}\n- request: {path: /nope}\n  expect: {route: ~}\n' >"$T/null.yaml"
+run "$GWC" test "$T/r/small.gwr" "$T/null.yaml"; want_rc 0 "route: null (or ~) expects no route, as none does"
+printf -- '- request: {path: /healthz}\n  expect: {route: null}\n' >"$T/null2.yaml"
+run "$GWC" test "$T/r/small.gwr" "$T/null2.yaml"; want_rc 1 "route: null fails when a route matches"
 run "$GWC" test "$T/r/err.gwr" "$T/r/cases.yaml"; want_rc 1 "test of rules with errors exits 1"
 
 # --------------------------------------------------------------- explain

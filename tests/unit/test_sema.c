@@ -116,6 +116,12 @@ START_TEST(t_unknown_directive)
 	x = sema_s("route r { match any; respond 200; frobnicate 1; }\n");
 	has(x, DIAG_ERROR, 1, 35, "unknown", "unknown directive 'frobnicate' in a route");
 	run_free(x);
+
+	/* a misspelt action is one error, not also "route has no action" */
+	x = sema_s("route r { match any; respnd 200; }\n");
+	has(x, DIAG_ERROR, 1, 22, "unknown", "unknown directive 'respnd'; did you mean 'respond'?");
+	ck_assert_int_eq(x->nerr, 1);
+	run_free(x);
 }
 END_TEST
 
