@@ -59,6 +59,8 @@ typedef struct lex_state {
 	arena *a;
 	int comments;         /* return TK_COMMENT instead of skipping comments */
 	size_t nerrors;       /* errors this lexer reported */
+	size_t nopen_strings; /* of which unterminated strings (they swallow
+	                       * the rest of the line, a '}' included) */
 } lex_state;
 
 /* text[len] must be '\0' (the re2c sentinel); text may contain other NULs,

@@ -911,6 +911,7 @@ static void parse_block(parser *P, struct ctx *c, ast_directive **dirs, size_t *
 {
 	ast_pos open = P->tok.pos;
 	size_t base = P->dirs.n;
+	size_t open_strings = P->L.nopen_strings;
 
 	next(P);
 	for (;;) {
@@ -919,7 +920,9 @@ static void parse_block(parser *P, struct ctx *c, ast_directive **dirs, size_t *
 			break;
 		}
 		if (P->tok.kind == TK_EOF || starts_item(P, c)) {
-			if (!P->unterminated) {
+			/* an unterminated string inside swallowed the '}' of its
+			 * line: that error is the one to fix, not a second one */
+			if (!P->unterminated && P->L.nopen_strings == open_strings) {
 				if (P->tok.kind == TK_EOF)
 					ERR(P, open, 1, "unterminated block: '{' opened here is never closed");
 				else

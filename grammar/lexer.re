@@ -312,6 +312,7 @@ static void lex_string(lex_state *L, lex_token *t)
 		L->cur = p;
 		token(L, t, TK_ERROR);
 		err_at(L, L->tok, 1, "unterminated string (a string must end on the line it starts)");
+		L->nopen_strings++;
 		return;
 	}
 	end = p;

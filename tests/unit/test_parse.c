@@ -308,6 +308,19 @@ START_TEST(t_err_unterminated_string)
 }
 END_TEST
 
+START_TEST(t_err_unterminated_string_eats_brace)
+{
+	/* the string swallows the '}' of its line: one error, the string's,
+	 * not also "unterminated block" at the route's '{' (which would come
+	 * first in the output) */
+	struct parsed *x = parse_s("route r { match any; respond 200 \"abc; }\n"
+	                           "route s { match any; respond 200 \"ok\"; }\n");
+
+	only_error(x, 1, 34, "unterminated string");
+	parsed_free(x);
+}
+END_TEST
+
 START_TEST(t_err_unterminated_block)
 {
 	struct parsed *x = parse_s("route a {\n    match any;\n    health_check { path \"/h\"; }\n    proxy u;\n");
@@ -759,6 +772,7 @@ static Suite *parse_suite(void)
 	tcase_add_test(t, t_values);
 	tcase_add_test(t, t_match_forms);
 	tcase_add_test(e, t_err_unterminated_string);
+	tcase_add_test(e, t_err_unterminated_string_eats_brace);
 	tcase_add_test(e, t_err_unterminated_block);
 	tcase_add_test(e, t_err_unterminated_block_before_item);
 	tcase_add_test(e, t_err_bad_escape);
