@@ -709,7 +709,9 @@ static int stacked_shape(const stok *T, int n, int i, int final)
 	case K_DELETE:
 		return is_kw(T, n, j, 'k', K_FROM);
 	case K_INSERT: case K_REPLACE:
-		return is_kw(T, n, j, 'k', K_INTO) && is_t(T, n, j + 1, 'b') &&
+		/* the table is 'f' when a name that is also a function
+		 * (mysql.user) meets its column list */
+		return is_kw(T, n, j, 'k', K_INTO) && (is_t(T, n, j + 1, 'b') || is_t(T, n, j + 1, 'f')) &&
 		       (is_t(T, n, j + 2, '(') || is_kw(T, n, j + 2, 'k', K_VALUES) ||
 			is_kw(T, n, j + 2, 'E', K_SELECT));
 	case K_UPDATE:
