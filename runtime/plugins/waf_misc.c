@@ -74,7 +74,7 @@ static const char *const sens_p[] = {
 static const char *const sens_v[] = {
 	"/var/log/apache", "/var/log/nginx", "/var/log/httpd", "/var/log/auth.log", NULL};
 static const char *const sens_dot[] = {
-	"/.ssh/", "/.bash", "/.aws/credentials", "/.htpasswd", "/.cshrc", "/.profile",
+	"/.ssh/", "/.bash", "/.aws/credentials", "/.htpasswd", "/.htaccess", "/.cshrc", "/.profile",
 	"/.forward", "/.logout", "/.netrc", NULL};
 static const char *const sens_a[] = {
 	"/apache/logs/", "/apache2/logs/", "/appserv/", NULL};
@@ -274,7 +274,11 @@ static const char *const scanner_uas[] = {
 	"vega", "appspider", "ironwasp", "qualysguard", "n-stalker", "cmsmap", "xsser",
 	"joomscan", "droopescan", "ghauri", "wpprobe", "sstimap", "(hydra)", "tplmap",
 	"dotdotpwn", "shortscan", "kadimus", "lfisuite", "panoptic", "lfimap", "graphw00f",
-	"graphql-cop", "jsql", "noseyparker", "trufflehog", "yeswehack-hunter", "tinja", NULL
+	"graphql-cop", "jsql", "noseyparker", "trufflehog", "yeswehack-hunter", "tinja",
+	/* default User-Agents of other offensive tools (not the internet-wide
+	 * surveys, CensysInspect or Shodan: research crawlers, let through) */
+	"qualys", "hydra", "medusa", "metasploit", "sublist3r", "amass",
+	"projectdiscovery", "naabu", "dirsearch", "wafw00f", "burp suite", NULL
 };
 
 const char *waf_scanner_ua(const char *str, size_t n, size_t *pos)

@@ -709,7 +709,9 @@ static int stacked_shape(const stok *T, int n, int i, int final)
 	case K_DELETE:
 		return is_kw(T, n, j, 'k', K_FROM);
 	case K_INSERT: case K_REPLACE:
-		return is_kw(T, n, j, 'k', K_INTO) && is_t(T, n, j + 1, 'b') &&
+		/* the table is 'f' when a name that is also a function
+		 * (mysql.user) meets its column list */
+		return is_kw(T, n, j, 'k', K_INTO) && (is_t(T, n, j + 1, 'b') || is_t(T, n, j + 1, 'f')) &&
 		       (is_t(T, n, j + 2, '(') || is_kw(T, n, j + 2, 'k', K_VALUES) ||
 			is_kw(T, n, j + 2, 'E', K_SELECT));
 	case K_UPDATE:
@@ -836,6 +838,14 @@ static int from_within(const stok *T, int n, int j, int span)
 	return 0;
 }
 
+/* a number with a method called on it, closed at once: the 20.to_i of
+ * sleep(20.to_i), how a Ruby or template expression spells a literal */
+static int member_call(const unsigned char *src, const stok *T, int n, int j)
+{
+	return T[j].t == 'n' && T[j].len > 1 && src[T[j].pos + T[j].len - 1] == '.' &&
+	       is_t(T, n, j + 1, 'b') && T[j + 1].pos == T[j].pos + T[j].len && is_t(T, n, j + 2, ')');
+}
+
 static int rules_anywhere(const unsigned char *src, const stok *T, int n, int final, verdict *v)
 {
 	for (int i = 0; i < n; i++) {
@@ -906,13 +916,22 @@ static int rules_anywhere(const unsigned char *src, const stok *T, int n, int fi
 				v->pos = t->pos;
 				return 1;
 			}
+			/* if(7423=7424) select 7423 else drop ... : T-SQL's IF on
+			 * constants, then a statement, as the whole injected text */
+			if (t->id == K_IF && is_t(T, n, i + 1, '(') && i + 6 < n &&
+			    cmp_ok(T, n, i + 3, 0) == 3 && T[i + 5].t == ')' && T[i + 6].t == 'E') {
+				v->rule = "sqli-stacked";
+				v->pos = t->pos;
+				return 1;
+			}
 			/* sleep(5), benchmark(1e7,md5(1)), extractvalue(rand(),...):
 			 * a literal argument closed at once, or a nested call; not
 			 * "sleep (8 hours)" */
 			if ((t->fl & F_DANGER) && is_t(T, n, i + 1, '(') && i + 2 < n &&
 			    (strchr("f(E", T[i + 2].t) ||
 			     (strchr("nsv", T[i + 2].t) && (i + 3 >= n || T[i + 3].t == ')' ||
-							    T[i + 3].t == ',' || T[i + 3].t == 'o')))) {
+							    T[i + 3].t == ',' || T[i + 3].t == 'o' ||
+							    member_call(src, T, n, i + 2))))) {
 				v->rule = (t->fl & F_TIME) ? "sqli-time" : "sqli-func";
 				v->pos = t->pos;
 				return 1;
@@ -1051,7 +1070,66 @@ static int balanced_expr(const unsigned char *src, const stok *T, int n, int b, 
 		}
 	}
 
+	/* ' or ''-' , " or "" " : the whole value is the quote that closes
+	 * the query's string, or/and over empty strings and operators, and
+	 * the quote it reopens. It needs the or/and and something more: a
+	 * lone symbol in quotes ("*", '-') is how people search for it, and
+	 * 'and' alone a quoted word. */
+	if (q && final && T[0].len == 1 && src[T[0].pos] == (unsigned char)q && n >= b + 3 &&
+	    T[n - 1].t == 's' && (T[n - 1].fl & F_UNTERM) && T[n - 1].len == 1) {
+		int sym = 0, logic = 0, ok = 1;
+		for (int j = b; j < n - 1 && ok; j++) {
+			if (!strchr("o&s", T[j].t))
+				ok = 0;
+			if (T[j].t == '&')
+				logic = 1;
+			if (T[j].t == 's' || (T[j].t == 'o' && !(src[T[j].pos] >= 'a' && src[T[j].pos] <= 'z')))
+				sym = 1;
+		}
+		if (ok && logic && sym) {
+			v->rule = "sqli-expression";
+			v->pos = t->pos;
+			return 1;
+		}
+	}
 	return 0;
+}
+
+/* The value is only a clause, as appended to a numeric query: " order by
+ * 3--", " group by 2", " having 1=0#". A column number and then the end or
+ * a comment; constants compared after having. */
+static int clause_alone(const stok *T, int n, int final, verdict *v)
+{
+	v->pos = T[0].pos;
+	if ((T[0].id == K_ORDERBY || T[0].id == K_GROUPBY) && is_t(T, n, 1, 'n') && at_end(T, n, 2, final)) {
+		v->rule = "sqli-clause";
+		return 1;
+	}
+	if (T[0].id == K_HAVING && is_t(T, n, 1, 'n') && cmp_ok(T, n, 2, 0) == 3 && is_t(T, n, 3, 'n') &&
+	    at_end(T, n, 4, final)) {
+		v->rule = "sqli-tautology";
+		return 1;
+	}
+	return 0;
+}
+
+/* ' insert into users(login, pw) values (...), 'create user x identified
+ * by 'p' -- : a statement right after the quote, of the shape a stacked
+ * one has. Insert needs its values (or select); the others must end the
+ * value with a comment or ';', as an injection silences the rest of the
+ * query: a quoted "Create user account" or "Delete from list" is a title.
+ * Select is left to the union and sub-select rules. */
+static int statement_breakout(const stok *T, int n, int b, int final)
+{
+	const stok *t = &T[b];
+	if (t->t != 'E' || t->id == K_SELECT || !stacked_shape(T, n, b, final))
+		return 0;
+	if (t->id == K_INSERT || t->id == K_REPLACE) {
+		for (int j = b + 3; j < n && j < b + 16; j++)
+			if (is_kw(T, n, j, 'k', K_VALUES) || is_kw(T, n, j, 'E', K_SELECT))
+				return 1;
+	}
+	return final && (T[n - 1].t == 'c' || T[n - 1].t == ';');
 }
 
 /* the start of the stream: does the value break out of its context? */
@@ -1077,6 +1155,8 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 		b = 1;
 	} else if (T[0].t == '&' || T[0].t == ')') {
 		b = 0;
+	} else if (!q && T[0].t == 'k') {
+		return clause_alone(T, n, final, v);
 	} else {
 		return 0;
 	}
@@ -1101,6 +1181,10 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 		}
 		return 0;
 	}
+	if (q && statement_breakout(T, n, b, final)) {
+		v->rule = "sqli-stacked";
+		return 1;
+	}
 	if (t->t == '&') {
 		int cmp = 0, lit = 0, call = 0, sub = 0;
 		int j;
@@ -1122,6 +1206,15 @@ static int rules_breakout(const unsigned char *src, const stok *T, int n, char q
 			 * comparison of constants is needed ("and the return
 			 * status is 0" is prose) */
 			if (lit || sub || (call && (cmp || comment))) {
+				v->rule = "sqli-tautology";
+				return 1;
+			}
+			/* " or x=y--", "or true--": the whole value is one
+			 * condition, on two columns or a boolean word, and ends
+			 * there or in a comment */
+			if ((n >= 4 && T[1].t == 'b' && T[2].t == 'o' && T[2].op == '=' &&
+			     (T[2].fl & F_CMP) && T[3].t == 'b' && at_end(T, n, 4, final)) ||
+			    (n >= 3 && T[1].t == 'n' && (T[1].fl & F_BOOL) && (T[2].t == 'c' || T[2].t == ';'))) {
 				v->rule = "sqli-tautology";
 				return 1;
 			}
