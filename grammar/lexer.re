@@ -296,6 +296,29 @@ static void lex_cidr(lex_state *L, lex_token *t, int fam)
 	}
 }
 
+/* the length of the well-formed UTF-8 character at p (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), 0 if there is
+ * none before e */
+static size_t utf8_len(const unsigned char *p, const unsigned char *e)
+{
+	unsigned char c = *p, lo = 0x80, hi = 0xbf;
+	size_t n;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if ((size_t)(e - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 /* "..." — scanned by hand for exact error positions: a bad escape is
  * reported at its backslash, an unterminated string at its opening quote. */
 static void lex_string(lex_state *L, lex_token *t)
@@ -319,6 +342,7 @@ static void lex_string(lex_state *L, lex_token *t)
 	L->cur = end + 1;
 	token(L, t, TK_STRING);
 	o = out = arena_raw(L->a, (size_t)(end - L->tok));
+	int bad_utf8 = 0;
 	for (p = L->tok + 1; p < end; p++) {
 		unsigned char c = *p;
 		if (c == '\\') {
@@ -354,6 +378,23 @@ static void lex_string(lex_state *L, lex_token *t)
 		}
 		if (c < 0x20 && c != '\t') {
 			err_at(L, p, 1, "control character 0x%02x in string; write it as \\x%02x", c, c);
+			continue;
+		}
+		if (c >= 0x80) {
+			/* the file is UTF-8 text, and a string's bytes end up in
+			 * headers, bodies and logs: a byte that is not part of a
+			 * well-formed UTF-8 character is an error at its column
+			 * (\xHH writes any byte on purpose) */
+			size_t n = utf8_len(p, end);
+			if (!n) {
+				if (!bad_utf8++)   /* the first one: the rest would be noise */
+					err_at(L, p, 1, "invalid UTF-8 byte 0x%02x in string; write it as \\x%02x",
+					       c, c);
+				continue;
+			}
+			memcpy(o, p, n);
+			o += n;
+			p += n - 1;
 			continue;
 		}
 		*o++ = (char)c;

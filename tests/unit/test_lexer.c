@@ -387,6 +387,23 @@ START_TEST(t_err_unterminated_string_eof)
 }
 END_TEST
 
+START_TEST(t_err_invalid_utf8_in_string)
+{
+	/* well-formed UTF-8 (2, 3 and 4 bytes) is kept as is; the first byte
+	 * that is not part of a well-formed character is one error per
+	 * string (a lone 0xff, an overlong 0xc0 0xaf, a surrogate 0xed 0xa0) */
+	struct lexed *x = lex_s("\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\" \"a\xff" "b\" "
+	                        "\"\xc0\xaf\" \"x\xed\xa0\x80\"");
+
+	ck_assert_uint_eq(x->d.n, 3);
+	ck_assert_str_eq(x->t[0].s, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	err_is(x, 0, 1, 20, 1, "invalid UTF-8 byte 0xff in string");
+	err_is(x, 1, 1, 25, 1, "invalid UTF-8 byte 0xc0");
+	err_is(x, 2, 1, 31, 1, "invalid UTF-8 byte 0xed");
+	lexed_free(x);
+}
+END_TEST
+
 START_TEST(t_err_control_char_in_string)
 {
 	struct lexed *x = lex_s("\"a\x01\"");
@@ -489,6 +506,7 @@ static Suite *lexer_suite(void)
 	tcase_add_test(e, t_err_bad_hex_escape);
 	tcase_add_test(e, t_err_unterminated_string);
 	tcase_add_test(e, t_err_unterminated_string_eof);
+	tcase_add_test(e, t_err_invalid_utf8_in_string);
 	tcase_add_test(e, t_err_control_char_in_string);
 	tcase_add_test(e, t_err_cidr);
 	tcase_add_test(e, t_err_overflow);
