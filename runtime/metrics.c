@@ -291,6 +291,10 @@ static uint32_t celltab_intern(celltab *t, uint32_t rid, uint32_t uid)
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static strtab reg_routes, reg_ups;
 static celltab reg_cells;
+/* a route's `tag` labels ("a\0b\0\0", NULL: none) by rid, from the last
+ * table that had the route: tags are static per route, so the per-tag
+ * series are the route's counts, summed at scrape time (no request cost) */
+static char **reg_rtags; static uint32_t reg_rtags_n;
 static ups_registry *ups_reg;
 static double start_time_s;
 /* metrics.enabled, set by metrics_init before the workers start and read
@@ -396,6 +400,54 @@ static void mt_dispose(void *state)
 	}
 }
 
+/* under reg_mu: reg_rtags[rid] <- the route's tags in declaration order
+ * (a repeated one once, as logctl labels the request); best effort when
+ * out of memory (no tag series) */
+static void rtags_note(const gwb_table *t, const gwb_route *rt, uint32_t rid)
+{
+	const uint32_t *code = gwb_code(t);
+	size_t len = 1;
+	for (uint32_t pc = rt->phase_pc[GWB_PH_LOG]; pc < rt->phase_pc[GWB_PH_LOG + 1];) {
+		uint32_t op = code[pc] & 0xff;
+		if (op == GWB_OP_TAG)
+			len += strlen(gwb_str(t, code[pc + 1], NULL)) + 1;
+		pc += 1 + gwb_ops[op].nargs;
+	}
+	if (rid >= reg_rtags_n) {
+		if (len == 1)
+			return;
+		uint32_t nn = rid + 64;
+		char **nt = realloc(reg_rtags, nn * sizeof *nt);
+		if (!nt)
+			return;
+		memset(nt + reg_rtags_n, 0, (nn - reg_rtags_n) * sizeof *nt);
+		reg_rtags = nt;
+		reg_rtags_n = nn;
+	}
+	free(reg_rtags[rid]);
+	reg_rtags[rid] = NULL;
+	char *v = len > 1 ? malloc(len) : NULL;
+	if (!v)
+		return;
+	size_t at = 0;
+	for (uint32_t pc = rt->phase_pc[GWB_PH_LOG]; pc < rt->phase_pc[GWB_PH_LOG + 1];) {
+		uint32_t op = code[pc] & 0xff;
+		if (op == GWB_OP_TAG) {
+			const char *tg = gwb_str(t, code[pc + 1], NULL);
+			int seen = 0;
+			for (const char *q = v; q < v + at && !seen; q += strlen(q) + 1)
+				seen = !strcmp(q, tg);
+			if (!seen) {
+				memcpy(v + at, tg, strlen(tg) + 1);
+				at += strlen(tg) + 1;
+			}
+		}
+		pc += 1 + gwb_ops[op].nargs;
+	}
+	v[at] = '\0';
+	reg_rtags[rid] = v;
+}
+
 static int mt_init(const gwb_table *t, void **state, char *err, size_t errlen)
 {
 	uint32_t nr = gwb_nroutes(t), nu = gwb_nupstreams(t);
@@ -440,6 +492,7 @@ static int mt_init(const gwb_table *t, void **state, char *err, size_t errlen)
 				e->cache = 1;
 			pc += 1 + gwb_ops[op].nargs;
 		}
+		rtags_note(t, rt, e->rid);
 		e->cell_none = celltab_intern(&reg_cells, e->rid, 0);
 		e->cell_ups = e->ups == GWB_NONE ? e->cell_none
 		                                 : celltab_intern(&reg_cells, e->rid, m->uid[e->ups]);
@@ -991,21 +1044,35 @@ int metrics_render(metrics_buf *b)
 	for (size_t i = 0; i < sizeof sb / sizeof sb[0]; i++)
 		metrics_buf_free(sb[i]);
 
-	enum { F_REQ, F_DUR, F_UP, F_IN, F_OUT, F_RL, F_CL, F_CACHE, F_RETRY, F_WAFB, F_WAFD, F__N };
+	enum { F_REQ, F_TAG, F_DUR, F_UP, F_IN, F_OUT, F_RL, F_CL, F_CACHE, F_RETRY, F_WAFB, F_WAFD,
+	       F__N };
 	metrics_buf f[F__N];
 	memset(f, 0, sizeof f);
+	static const char *const cls[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
 	pthread_mutex_lock(&reg_mu);
+	/* per tagged route, its cells summed over upstreams */
+	uint64_t (*tagged)[5] = reg_rtags_n ? calloc(reg_rtags_n, sizeof *tagged) : NULL;
 	for (uint32_t cell = 0; cell < reg_cells.n; cell++) {
 		uint64_t code[5];
 		cell_sum_get(cell, code);
-		const char *rn = reg_routes.names[reg_cells.key[cell] >> 32];
+		uint32_t rid = (uint32_t)(reg_cells.key[cell] >> 32);
+		const char *rn = reg_routes.names[rid];
 		const char *un = reg_ups.names[(uint32_t)reg_cells.key[cell]];
-		static const char *const cls[5] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
-		for (int k = 0; k < 5; k++)
+		for (int k = 0; k < 5; k++) {
 			if (code[k])
 				sample(&f[F_REQ], "gw_requests_total", code[k], "route", rn, "upstream", un,
 				       "code_class", cls[k], NULL);
+			if (tagged && rid < reg_rtags_n && reg_rtags[rid])
+				tagged[rid][k] += code[k];
+		}
 	}
+	for (uint32_t rid = 0; tagged && rid < reg_rtags_n; rid++)
+		for (const char *tg = reg_rtags[rid]; tg && *tg; tg += strlen(tg) + 1)
+			for (int k = 0; k < 5; k++)
+				if (tagged[rid][k])
+					sample(&f[F_TAG], "gw_tag_requests_total", tagged[rid][k], "tag", tg,
+					       "route", reg_routes.names[rid], "code_class", cls[k], NULL);
+	free(tagged);
 	for (uint32_t rid = 0; rid < reg_routes.n; rid++) {
 		route_sum s;
 		route_sum_get(rid, &s);
@@ -1054,6 +1121,8 @@ int metrics_render(metrics_buf *b)
 	static const struct { const char *name, *type, *help; } fam[F__N] = {
 		{ "gw_requests_total", "counter",
 		  "Requests answered, by route, upstream (\"\" when gwd answered itself) and status class." },
+		{ "gw_tag_requests_total", "counter",
+		  "Requests answered by routes with a `tag`, by tag, route and status class." },
 		{ "gw_request_duration_seconds", "histogram",
 		  "Time from the request head to the end of the response, by route." },
 		{ "gw_upstream_duration_seconds", "histogram",
@@ -1176,6 +1245,11 @@ void metrics_shutdown(void)
 	free(reg_cells.key);
 	free(reg_cells.slot);
 	memset(&reg_cells, 0, sizeof reg_cells);
+	for (uint32_t i = 0; i < reg_rtags_n; i++)
+		free(reg_rtags[i]);
+	free(reg_rtags);
+	reg_rtags = NULL;
+	reg_rtags_n = 0;
 	for (size_t i = 0; i < waf_n; i++) {
 		free(waf_order[i]->rule);
 		free(waf_order[i]->cls);

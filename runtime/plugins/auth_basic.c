@@ -136,6 +136,11 @@ static void *ab_parse(const char *path, const char *data, size_t len, char *err,
 		if (!hash)
 			goto oom;
 		int cs = crypt_checksalt(hash);
+		/* libxcrypt calls SHA-256-crypt legacy (its strong set is
+		 * yescrypt, bcrypt, SHA-512-crypt), but the design names
+		 * $5$ among the htpasswd hashes to accept (htpasswd -2) */
+		if (cs == CRYPT_SALT_METHOD_LEGACY && !strncmp(hash, "$5$", 3))
+			cs = CRYPT_SALT_OK;
 		if (hn == 0 || hash[0] != '$' || (cs != CRYPT_SALT_OK && cs != CRYPT_SALT_TOO_CHEAP)) {
 			log_warn("%s:%u: user '%.*s': %s, line ignored", path, lineno, (int)un, line,
 			         hash[0] != '$' || cs == CRYPT_SALT_INVALID

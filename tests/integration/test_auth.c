@@ -7,7 +7,7 @@
  *         consumers (gwd's debug log); missing and wrong keys; the key
  *         file edited in place, renamed over and emptied while gwd runs
  *         (no reload); a key file gone at load refuses the table.
- *  basic: bcrypt ($2y$, $2b$) and SHA-512-crypt users from an htpasswd
+ *  basic: bcrypt ($2y$, $2b$), SHA-256- and SHA-512-crypt users from an htpasswd
  *         written here with crypt_rn; wrong passwords, unknown and
  *         legacy-hash users; the worker keeps answering while a slow bcrypt
  *         verification runs; a password change in the file takes effect.
@@ -317,9 +317,11 @@ START_TEST(basic_bcrypt_and_sha_crypt)
 	           "carol:%s:extra field\n"
 	           "dave:%s\n"
 	           "erin:plaintext\n"
+	           "frank:%s\n"
 	           "\n",
 	           hash_of("$2y$", 5, "alice pw: with colon"), hash_of("$2b$", 5, "bobpw"),
-	           hash_of("$6$", 5000, "carol-sha512"), hash_of("$1$", 0, "davepw"));
+	           hash_of("$6$", 5000, "carol-sha512"), hash_of("$1$", 0, "davepw"),
+	           hash_of("$5$", 5000, "frank-sha256"));
 	int port;
 	gwt_proc *gwd = start_env(&port, NULL, "%s", basic_rules);
 	const char *BC = "Basic realm=\"staff \\\"only\\\"\", charset=\"UTF-8\"";
@@ -333,6 +335,8 @@ START_TEST(basic_bcrypt_and_sha_crypt)
 	expect_pass(get(port, "/echo/b", basic("bob", "bobpw"), NULL, NULL));
 	expect_pass(get(port, "/echo/b", basic("carol", "carol-sha512"), NULL, NULL));
 	expect_log(gwd, "auth basic: consumer carol (route b)");
+	/* SHA-256-crypt, which libxcrypt calls legacy, is accepted too */
+	expect_pass(get(port, "/echo/b", basic("frank", "frank-sha256"), NULL, NULL));
 	/* again: from the cache this time, same answer */
 	expect_pass(get(port, "/echo/b", basic("bob", "bobpw"), NULL, NULL));
 	expect_pass(get(port, "/echo/b", basic("carol", "carol-sha512"), NULL, NULL));

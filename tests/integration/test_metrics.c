@@ -237,8 +237,9 @@ static void check_format(const char *text)
 static const char *rules_basic(int oport)
 {
 	return gwt_strf("upstream a { server 127.0.0.1:%d; }\n"
-	                "route api { match path ^= \"/api/\"; proxy a; }\n"
-	                "route hello { match path == \"/hello\"; respond 200 \"hi\\n\"; }\n"
+	                "route api { match path ^= \"/api/\"; tag \"public\"; tag \"v1\"; proxy a; }\n"
+	                "route hello { match path == \"/hello\"; tag \"public\"; tag \"public\";"
+	                " respond 200 \"hi\\n\"; }\n"
 	                "route moved { match path == \"/old\"; redirect 301 \"/new\"; }\n",
 	                oport);
 }
@@ -294,6 +295,13 @@ START_TEST(requests_move_exactly)
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"hello\",upstream=\"\",code_class=\"2xx\"}"), 3);
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"moved\",upstream=\"\",code_class=\"3xx\"}"), 2);
 	ck_assert_double_eq(DELTA(b, a, "gw_requests_total{route=\"\",upstream=\"\",code_class=\"4xx\"}"), 4);
+	/* `tag` labels: the tagged routes' counts again, per tag (a repeated
+	 * tag once); untagged routes have none */
+	ck_assert_double_eq(DELTA(b, a, "gw_tag_requests_total{tag=\"public\",route=\"api\",code_class=\"2xx\"}"), 7);
+	ck_assert_double_eq(DELTA(b, a, "gw_tag_requests_total{tag=\"v1\",route=\"api\",code_class=\"5xx\"}"), 2);
+	ck_assert_double_eq(DELTA(b, a, "gw_tag_requests_total{tag=\"public\",route=\"hello\",code_class=\"2xx\"}"), 3);
+	ck_assert_ptr_null(strstr(a, "route=\"moved\",code_class"));
+	ck_assert_int_eq(strstr(strstr(a, "tag=\"public\",route=\"hello\"") + 1, "tag=\"public\",route=\"hello\"") != NULL, 0);
 	/* nothing else moved */
 	ck_assert_double_eq(val(a, "gw_requests_total{route=\"hello\",upstream=\"\",code_class=\"4xx\"}"), -1);
 	ck_assert_double_eq(val(a, "gw_requests_total{route=\"api\",upstream=\"\",code_class=\"2xx\"}"), -1);
