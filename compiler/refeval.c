@@ -345,14 +345,17 @@ static void view_init(rview *v, const refeval_req *rq)
 {
 	const char *h = rq->host ? rq->host : "";
 	size_t n = strlen(h);
-	/* "[v6]:port" -> "[v6]"; "name:port" -> "name"; a "[" without its
+	/* "[v6]:port" -> "[v6]"; "name.:port" -> "name"; a "[" without its
 	 * "]" is kept whole (malformed: matches no rule anyway) */
 	if (h[0] == '[') {
 		const char *cut = strchr(h, ']');
 		if (cut)
 			n = (size_t)(cut - h) + 1;
-	} else if (strchr(h, ':')) {
-		n = (size_t)(strchr(h, ':') - h);
+	} else {
+		if (strchr(h, ':'))
+			n = (size_t)(strchr(h, ':') - h);
+		if (n > 1 && h[n - 1] == '.')   /* "a.example.com." is a.example.com */
+			n--;
 	}
 	v->rq = rq;
 	v->host_ok = n < sizeof v->host;

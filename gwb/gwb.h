@@ -489,8 +489,10 @@ uint32_t gwb_crc32(uint32_t crc, const void *buf, size_t len);
 /* ------------------------------------------------ reading a request
  * (additions: the matcher reads requests through these, and gwd's plugins
  * and gwc's reference evaluator should too, so that all agree.) */
-/* length of the host key: the Host value minus ":port"; "[v6]:port" keeps
- * "[v6]". Matching compares it case-insensitively with lowercase keys. */
+/* length of the host key: the Host value minus ":port" and minus the
+ * trailing dot of a fully qualified name ("a.example.com." is
+ * "a.example.com", as in nginx); "[v6]:port" keeps "[v6]". Matching
+ * compares it case-insensitively with lowercase keys. */
 size_t gwb_host_key(const char *host, size_t n);
 /* the same, lowercased into out (NUL-terminated when cap > 0); returns
  * the full length like snprintf */

@@ -234,6 +234,10 @@ last:
 		hh = mix(hh, fold8(x & ((1ull << (8 * k)) - 1)));   /* k < 8 */
 	p->hlen = i + k;
 	p->hhash = hash_fin(hh, i + k);
+	if (p->hlen > 1 && h[p->hlen - 1] == '.') {   /* rare: gwb_host_key's trailing dot */
+		p->hlen--;
+		p->hhash = gwb_host_hash(h, p->hlen);
+	}
 }
 
 void gwb_prep_host(gwb_prep *p, const char *h, size_t n)

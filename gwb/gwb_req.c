@@ -16,7 +16,10 @@ size_t gwb_host_key(const char *h, size_t n)
 		return e ? (size_t)(e - h) + 1 : n;
 	}
 	const char *c = memchr(h, ':', n);
-	return c ? (size_t)(c - h) : n;
+	size_t k = c ? (size_t)(c - h) : n;
+	/* "api.example.com." is the same name, fully qualified (nginx drops
+	 * the dot too) */
+	return k > 1 && h[k - 1] == '.' ? k - 1 : k;
 }
 
 size_t gwb_host_normalize(const char *in, size_t n, char *out, size_t cap)

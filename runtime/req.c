@@ -198,19 +198,13 @@ int gw_req_client_ip(const gw_req *r, const uint8_t **addr)
 
 /* ------------------------------------------------------------ templates */
 
-/* ${host} is nginx's $host: lower-cased, port stripped (what gwc test
- * expands too), so `redirect 301 "https://${host}${path}"` does not carry
- * the plain listener's port to the TLS one */
+/* ${host} is nginx's $host: lower-cased, port and a final dot stripped
+ * (what gwc test expands too), so `redirect 301 "https://${host}${path}"`
+ * does not carry the plain listener's port to the TLS one */
 static int tpl_host(gw_req *r, const char **v, size_t *vlen)
 {
 	const char *h = r->host ? r->host : "";
-	size_t n = r->host_len, i;
-	const char *rb = n && h[0] == '[' ? memchr(h, ']', n) : NULL;
-	const char *colon = rb ? NULL : memchr(h, ':', n);
-	if (rb)
-		n = (size_t)(rb - h) + 1;
-	else if (colon)
-		n = (size_t)(colon - h);
+	size_t n = gwb_host_key(h, r->host_len), i;   /* the matcher's host: no port, no final dot */
 	for (i = 0; i < n && !(h[i] >= 'A' && h[i] <= 'Z'); i++)
 		;
 	if (i < n) {

@@ -52,6 +52,50 @@ int srv_nworkers;
 #define METHODS_ALLOWED "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
 
 /* ------------------------------------------------------------- helpers */
+/* several Cookie lines (HTTP/2-to-1.1 front ends send them) read as one,
+ * joined with "; " as nginx's $http_cookie and $cookie_NAME see them: a
+ * first pass measures (buf NULL), a second copies into the request arena */
+typedef struct cookie_join { unsigned n; size_t len; char *buf; } cookie_join;
+
+static enum MHD_Result cookie_line(void *cls, enum MHD_ValueKind kind, const char *key, size_t ks,
+                                   const char *val, size_t vs)
+{
+	cookie_join *j = cls;
+	(void)kind;
+	if (ks != 6 || strncasecmp(key, "cookie", 6) != 0 || !val)
+		return MHD_YES;
+	vs = srv_value_len(val, vs);
+	if (j->buf) {
+		if (j->n++) {
+			memcpy(j->buf + j->len, "; ", 2);
+			j->len += 2;
+		}
+		memcpy(j->buf + j->len, val, vs);
+	} else {
+		j->len += (j->n++ ? 2 : 0);
+	}
+	j->len += vs;
+	return MHD_YES;
+}
+
+static int cookie_lines(gw_req *r, const char **v, size_t *vlen)
+{
+	cookie_join j = { 0 };
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, cookie_line, &j);
+	if (j.n < 2)
+		return 0;
+	size_t len = j.len;
+	if (!(j.buf = srv_alloc(r, len + 1)))
+		return 0;
+	j.n = 0;
+	j.len = 0;
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, cookie_line, &j);
+	j.buf[j.len] = '\0';
+	*v = j.buf;
+	*vlen = j.len;
+	return 1;
+}
+
 int srv_header_raw_n(gw_req *r, const char *name, size_t nlen, const char **v, size_t *vlen)
 {
 	size_t n;
@@ -59,6 +103,8 @@ int srv_header_raw_n(gw_req *r, const char *name, size_t nlen, const char **v, s
 	if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, name, nlen, &val, &n) != MHD_YES
 	    || !val)
 		return 0;
+	if (nlen == 6 && !strncasecmp(name, "cookie", 6) && cookie_lines(r, v, vlen))
+		return 1;
 	*v = val;
 	*vlen = srv_value_len(val, n);
 	return 1;

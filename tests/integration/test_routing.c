@@ -66,6 +66,11 @@ START_TEST(hosts)
 	/* ${host} is nginx's $host: lower-cased, port stripped (as gwc test) */
 	const char *h4p[] = { "Host: A.Wild.Example.com:8080", NULL };
 	ck_assert_str_eq(body_for("/x", h4p), "200 host_wild a.wild.example.com");
+	/* a fully qualified name's trailing dot is the same host (nginx) */
+	const char *h4d[] = { "Host: EXACT.example.com.:8080", NULL };
+	ck_assert_str_eq(body_for("/anything", h4d), "200 host_exact");
+	const char *h4w[] = { "Host: a.wild.example.com.", NULL };
+	ck_assert_str_eq(body_for("/x", h4w), "200 host_wild a.wild.example.com");
 	const char *h5[] = { "Host: wild.example.com", NULL };
 	gwdt_assert_error(gwdt_get_h("/x", h5), 404, "no route");
 	const char *h6[] = { "Host: fallback.test", NULL };
@@ -124,6 +129,11 @@ START_TEST(headers_query_cookie_ip)
 	const char *k[] = { "Cookie: a=b; beta=1", NULL };
 	ck_assert_str_eq(body_for("/q?v=3", k), "200 beta");
 	gwdt_assert_error(gwdt_get("/q?v=3"), 404, "no route");
+	/* several Cookie lines read as one (nginx's $cookie_NAME) */
+	const char *ck = gwt_raw(g_port, "GET /q?v=3 HTTP/1.1\r\nHost: x\r\nCookie: a=x\r\n"
+	                         "Cookie: beta=1\r\nConnection: close\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(ck), 200);
+	ck_assert_ptr_nonnull(strstr(ck, "\r\n\r\nbeta"));
 	ck_assert_str_eq(body_for("/ip", NULL), "200 loopback 127.0.0.1");
 	gwdt_assert_error(gwdt_get("/ip2"), 404, "no route");
 	const char *a[] = { "X-A: 1", NULL };

@@ -161,6 +161,9 @@ START_TEST(request_parts)
 	ck_assert_uint_eq(gwb_host_key("[::1]:80", 8), 5);
 	ck_assert_uint_eq(gwb_host_key("[::1", 4), 4);
 	ck_assert_uint_eq(gwb_host_key("", 0), 0);
+	ck_assert_uint_eq(gwb_host_key("a.b.:80", 7), 3);     /* FQDN's trailing dot */
+	ck_assert_uint_eq(gwb_host_key("a.b.", 4), 3);
+	ck_assert_uint_eq(gwb_host_key(".", 1), 1);
 	ck_assert_uint_eq(gwb_host_normalize("API.Example.com:443", 19, out, sizeof out), 15);
 	ck_assert_str_eq(out, "api.example.com");
 	ck_assert_uint_eq(gwb_host_normalize("ABCDEF", 6, out, 4), 6);
