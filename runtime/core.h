@@ -110,6 +110,7 @@ struct gw_req {
 	int path_changed;            /* path differs from the raw one */
 	const char *host; size_t host_len;
 	int http10;
+	int close_conn;              /* answer with Connection: close (bad framing, no Host) */
 	int tls;                     /* came over TLS (X-Forwarded-Proto, ${scheme}) */
 	/* client */
 	int ip_family; uint8_t ip[16];

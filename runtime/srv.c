@@ -170,7 +170,7 @@ static void queue(gw_req *r, int status, struct MHD_Response *resp, gw_hlist *hd
 			hdrs->v[k].nlen = 0;
 	hlist_push(r, hdrs, "X-Request-Id", 12, r->id, strlen(r->id), HDR_SET);
 	add_headers(resp, hdrs);
-	if (r->w->draining)
+	if (r->w->draining || r->close_conn)
 		MHD_add_response_header(resp, "Connection", "close");
 	if (MHD_queue_response(r->conn, (unsigned)status, resp) != MHD_YES)
 		log_debug("request %s: response %d not queued", r->id, status);
@@ -546,7 +546,17 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 		r->host = v;
 		r->host_len = vlen;
 	} else if (!r->http10) {
+		/* as nginx: 400, and the connection is closed after it */
+		r->close_conn = 1;
 		decide_error(r, 400, "missing Host header");
+		return;
+	}
+	if (r->http10 && srv_header_raw_n(r, "Transfer-Encoding", 17, &v, &vlen)) {
+		/* HTTP/1.0 has no Transfer-Encoding: the framing is faulty (RFC
+		 * 9112 6.1), a request smuggling vector; nginx answers 400 and
+		 * closes */
+		r->close_conn = 1;
+		decide_error(r, 400, "Transfer-Encoding in an HTTP/1.0 request");
 		return;
 	}
 	if (ulen == 0 || u[0] != '/') {

@@ -168,6 +168,20 @@ START_TEST(http10_requests)
 	const char *r = gwt_raw(g_port, "GET /name HTTP/1.0\r\n\r\n", 3000);
 	ck_assert_int_eq(gwt_raw_status(r), 200);
 	ck_assert_str_eq(gwt_raw_body(r), "o");
+	/* Transfer-Encoding in 1.0 is faulty framing (RFC 9112 6.1): 400 and
+	 * the connection closed, as nginx; the pipelined request is not read */
+	r = gwt_raw(g_port, "POST /echo HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
+	            "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+	            "GET /name HTTP/1.0\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(r), 400);
+	ck_assert_str_eq(gwt_raw_hdr(r, "Connection"), "close");
+	ck_assert_ptr_nonnull(strstr(gwt_raw_body(r), "Transfer-Encoding in an HTTP/1.0 request"));
+	ck_assert_ptr_null(strstr(gwt_raw_body(r), "HTTP/1.1 "));
+	/* HTTP/1.1 without Host: 400 and closed too (nginx) */
+	r = gwt_raw(g_port, "GET /name HTTP/1.1\r\n\r\nGET /name HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
+	ck_assert_int_eq(gwt_raw_status(r), 400);
+	ck_assert_str_eq(gwt_raw_hdr(r, "Connection"), "close");
+	ck_assert_ptr_null(strstr(gwt_raw_body(r), "HTTP/1.1 "));
 	/* HEAD: the length, no body */
 	r = gwt_raw(g_port, "HEAD /bytes/300 HTTP/1.0\r\nHost: x\r\n\r\n", 3000);
 	ck_assert_int_eq(gwt_raw_status(r), 200);
