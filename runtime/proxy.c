@@ -851,6 +851,10 @@ static void completed(gw_proxy *px, CURLcode rc)
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SSL_CONNECT_ERROR:          /* TLS handshake failed */
+	case CURLE_PEER_FAILED_VERIFICATION:   /* certificate or name not verified */
+		/* nothing was sent: a connect error, retried on another server
+		 * (nginx's proxy_next_upstream error), as the upgrade path does */
 		why = F_CONNECT; status = 502;
 		break;
 	case CURLE_OPERATION_TIMEDOUT: {

@@ -452,13 +452,16 @@ START_TEST(upstream_https)
 	           "upstream nosni { %s tls_ca \"ca.pem\"; %s }\n"
 	           "upstream nocert { %s tls_ca \"ca.pem\"; tls_sni \"x.b.test\"; }\n"
 	           "upstream wild { %s tls_ca \"ca.pem\"; tls_sni \"x.b.test\"; %s }\n"
+	           "upstream retry { server https://127.0.0.1:%d max_fails=0; %s"
+	           " tls_ca \"ca.pem\"; tls_sni \"b.test\"; %s }\n"
 	           "route good { match path ^= \"/good/\"; rewrite path strip_prefix \"/good\"; proxy good; }\n"
 	           "route wrongca { match path ^= \"/wrongca/\"; rewrite path strip_prefix \"/wrongca\"; proxy wrongca; }\n"
 	           "route noverify { match path ^= \"/noverify/\"; rewrite path strip_prefix \"/noverify\"; proxy noverify; }\n"
 	           "route nosni { match path ^= \"/nosni/\"; rewrite path strip_prefix \"/nosni\"; proxy nosni; }\n"
 	           "route nocert { match path ^= \"/nocert/\"; rewrite path strip_prefix \"/nocert\"; proxy nocert; }\n"
-	           "route wild { match path ^= \"/wild/\"; rewrite path strip_prefix \"/wild\"; proxy wild; }\n",
-	           ups, mtls, ups, mtls, ups, mtls, ups, mtls, ups, ups, mtls);
+	           "route wild { match path ^= \"/wild/\"; rewrite path strip_prefix \"/wild\"; proxy wild; }\n"
+	           "route retry { match path ^= \"/retry/\"; rewrite path strip_prefix \"/retry\"; proxy retry; }\n",
+	           ups, mtls, ups, mtls, ups, mtls, ups, mtls, ups, ups, mtls, origin_port(o), ups, mtls);
 	gwt_compile("a.gwr");
 	aport = gwt_free_port();
 	gwt_writef("a.yaml", "listen: 127.0.0.1:%d\nrules: a.gwb\nthreads: 1\nadmin: {listen: 'off'}\n",
@@ -478,6 +481,13 @@ START_TEST(upstream_https)
 	/* verification fails: 502 */
 	r = gwt_http(&(gwt_req){ .url = gwt_url(aport, "/wrongca/echo"), .client = cl });
 	ck_assert_int_eq(r->status, 502);
+	ck_assert_msg(strstr(r->body, "\"upstream connect error\""), "%s", r->body);
+	/* a failed handshake (the first server speaks plain HTTP) is a connect
+	 * error: retried on the next server, as nginx's proxy_next_upstream */
+	for (int i = 0; i < 4; i++) {
+		r = gwt_http(&(gwt_req){ .url = gwt_url(aport, "/retry/echo"), .client = cl });
+		ck_assert_int_eq(r->status, 200);
+	}
 	r = gwt_http(&(gwt_req){ .url = gwt_url(aport, "/nosni/echo"), .client = cl });
 	ck_assert_int_eq(r->status, 502);                   /* b.test's certificate, asked 127.0.0.1 */
 	/* tls_verify off: the wrong CA does not matter */
