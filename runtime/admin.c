@@ -196,7 +196,9 @@ static void reply_text(admin_reply *out, int status, adm_buf *b)
 /* takes the reference j */
 static void reply_json(admin_reply *out, int status, json_t *j)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	/* reals (seconds, ratios) with 9 significant digits: "2.007", not
+	 * jansson's round-trip "2.0070000000000001" */
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
 	json_decref(j);
 	out->ctype = "application/json";
 	if (!s) {
