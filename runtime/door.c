@@ -53,14 +53,9 @@ struct door_state {
  * answer before the client reads it */
 static void answer(gw_worker *w, door_conn *c, int status, const char *why)
 {
-	char id[REQID_LEN + 1], out[512];
+	char id[REQID_LEN + 1];
 	reqid_gen(id);
-	size_t n = respond_raw_error(out, sizeof out, status, MHD_get_reason_phrase_for((unsigned)status),
-	                             why, id);
-	if (n < sizeof out) {
-		ssize_t k = send(c->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)k;
-	}
+	respond_raw_send(c->fd, status, why, id);
 	linger_start(w, c->fd);
 	w->errors++;
 	log_debug("worker %d: malformed request head refused with %d (%s)", w->idx, status, why);

@@ -204,18 +204,12 @@ int gw_req_client_ip(const gw_req *r, const uint8_t **addr)
 static int tpl_host(gw_req *r, const char **v, size_t *vlen)
 {
 	const char *h = r->host ? r->host : "";
-	size_t n = gwb_host_key(h, r->host_len), i;   /* the matcher's host: no port, no final dot */
-	for (i = 0; i < n && !(h[i] >= 'A' && h[i] <= 'Z'); i++)
-		;
-	if (i < n) {
-		char *lc = srv_alloc(r, n);
-		if (!lc)
-			return 0;
-		for (i = 0; i < n; i++)
-			lc[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] | 0x20 : h[i]);
-		h = lc;
-	}
-	*v = h;
+	size_t n = gwb_host_key(h, r->host_len);
+	char *lc = srv_alloc(r, n + 1);
+	if (!lc)
+		return 0;
+	gwb_host_normalize(h, r->host_len, lc, n + 1);   /* the matcher's host, lower-cased */
+	*v = lc;
 	*vlen = n;
 	return 1;
 }

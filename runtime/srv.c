@@ -551,7 +551,7 @@ static void req_begin(gw_req *r, const char *method, const char *version)
 		decide_error(r, 400, "missing Host header");
 		return;
 	}
-	if (r->http10 && srv_header_raw_n(r, "Transfer-Encoding", 17, &v, &vlen)) {
+	if (r->http10 && hc.nte) {
 		/* HTTP/1.0 has no Transfer-Encoding: the framing is faulty (RFC
 		 * 9112 6.1), a request smuggling vector; nginx answers 400 and
 		 * closes */
@@ -849,14 +849,10 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		 * cannot write itself: there the connection just closes */
 		log_debug("request %s: body over the limit by more than %d bytes: 413 and close",
 		          r->id, TOO_LARGE_DRAIN);
-		if (r->c && !r->c->tls && r->c->fd >= 0) {
-			char out[768];
-			size_t n = respond_raw_error(out, sizeof out, 413,
-			                             MHD_get_reason_phrase_for(413), r->err_msg, r->id);
-			if (n < sizeof out && send(r->c->fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n) {
-				r->status = 413;     /* for the log and the metrics */
-				r->c->linger = 1;
-			}
+		if (r->c && !r->c->tls && r->c->fd >= 0 &&
+		    respond_raw_send(r->c->fd, 413, r->err_msg, r->id)) {
+			r->status = 413;     /* for the log and the metrics */
+			r->c->linger = 1;
 		}
 		return MHD_NO;
 	}
