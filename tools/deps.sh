@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential autoconf automake libtool pkg-config re2c \
  libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libpcre2-dev check \
  libhiredis-dev libjansson-dev libssl-dev libcrypt-dev libgnutls28-dev \
- clang curl ca-certificates redis-server python3 openssl procps iproute2 psmisc chromium groff-base logrotate git"
+ clang curl ca-certificates redis-server python3 openssl procps iproute2 psmisc chromium groff-base man-db logrotate git"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
