@@ -48,6 +48,14 @@ struct door_state {
 
 /* ------------------------------------------------------ the connections */
 
+int door_send_error(int fd, int status, const char *msg, const char *reqid)
+{
+	char out[768];
+	size_t n = respond_raw_error(out, sizeof out, status,
+	                             MHD_get_reason_phrase_for((unsigned)status), msg, reqid);
+	return n < sizeof out && send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
+}
+
 /* gwd's JSON error, then a lingering close: the head was only peeked
  * at, and a close on unread bytes sends a reset that can destroy the
  * answer before the client reads it */
@@ -55,7 +63,7 @@ static void answer(gw_worker *w, door_conn *c, int status, const char *why)
 {
 	char id[REQID_LEN + 1];
 	reqid_gen(id);
-	respond_raw_send(c->fd, status, why, id);
+	door_send_error(c->fd, status, why, id);
 	linger_start(w, c->fd);
 	w->errors++;
 	log_debug("worker %d: malformed request head refused with %d (%s)", w->idx, status, why);

@@ -40,6 +40,11 @@ int door_check(const char *buf, size_t n, size_t cap, int *status, const char **
 int door_value_bad(const char *v, size_t n);
 int door_target_bad(const char *u, size_t n);
 
+/* gwd's JSON error answer written to a socket it owns or libmicrohttpd
+ * is not writing to (respond_raw_error, with the status's reason phrase),
+ * without blocking; 1 when all of it went out */
+int door_send_error(int fd, int status, const char *msg, const char *reqid);
+
 /* the worker's listener i of nl (index into w->mhd) is plain HTTP on lfd:
  * gwd accepts on it from now on, peeking at up to cap bytes of a head and
  * keeping at most climit connections (with libmicrohttpd's); 0 ok, -1 error */

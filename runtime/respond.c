@@ -1,9 +1,7 @@
 #include <config.h>   /* <>: autoconf's; "config.h" here is gwd's */
 
-#include <microhttpd.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "respond.h"
@@ -75,10 +73,8 @@ size_t respond_json_error(char *buf, size_t cap, const char *msg, const char *re
 	return len;
 }
 
-/* the whole answer: status line, Date, X-Request-Id, Connection: close and
- * the JSON body; its length, >= cap when it did not fit */
-static size_t raw_error(char *out, size_t cap, int status, const char *reason, const char *msg,
-                        const char *reqid)
+size_t respond_raw_error(char *out, size_t cap, int status, const char *reason, const char *msg,
+                         const char *reqid)
 {
 	char date[40], body[320];
 	time_t now = time(NULL);
@@ -93,12 +89,4 @@ static size_t raw_error(char *out, size_t cap, int status, const char *reason, c
 	                 "X-Request-Id: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	                 status, reason && *reason ? reason : "Error", date, reqid, bl, body);
 	return n < 0 ? cap : (size_t)n;
-}
-
-int respond_raw_send(int fd, int status, const char *msg, const char *reqid)
-{
-	char out[768];
-	size_t n = raw_error(out, sizeof out, status, MHD_get_reason_phrase_for((unsigned)status), msg,
-	                     reqid);
-	return n < sizeof out && send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n;
 }

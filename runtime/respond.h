@@ -13,10 +13,11 @@ const char *respond_error_text(int status);
  * the length needed when cap is too small (like snprintf). Both strings
  * are escaped. */
 size_t respond_json_error(char *buf, size_t cap, const char *msg, const char *reqid);
-/* the whole error answer, for a socket gwd writes to itself (door.c, and
- * a body over its limit): status line with its reason phrase, Date,
- * X-Request-Id, Connection: close and the JSON body, sent on fd without
- * blocking; 1 when all of it went out */
-int respond_raw_send(int fd, int status, const char *msg, const char *reqid);
+/* the whole error answer, for a socket gwd writes to itself
+ * (door_send_error): status line with reason, Date, X-Request-Id,
+ * Connection: close and the JSON body; returns its length, >= cap when it
+ * did not fit. No libmicrohttpd here: fuzz_door links this file alone. */
+size_t respond_raw_error(char *out, size_t cap, int status, const char *reason, const char *msg,
+                         const char *reqid);
 
 #endif /* GWD_RESPOND_H */

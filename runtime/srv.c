@@ -850,7 +850,7 @@ static enum MHD_Result on_body(gw_req *r, const char *data, size_t *size)
 		log_debug("request %s: body over the limit by more than %d bytes: 413 and close",
 		          r->id, TOO_LARGE_DRAIN);
 		if (r->c && !r->c->tls && r->c->fd >= 0 &&
-		    respond_raw_send(r->c->fd, 413, r->err_msg, r->id)) {
+		    door_send_error(r->c->fd, 413, r->err_msg, r->id)) {
 			r->status = 413;     /* for the log and the metrics */
 			r->c->linger = 1;
 		}
